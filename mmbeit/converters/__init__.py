@@ -1,0 +1,1 @@
+"""Checkpoint layout converters: official releases and mmpretrain <-> mmbeit."""

@@ -1,0 +1,64 @@
+"""Cross-rank helpers that are no-ops in a single process."""
+from __future__ import annotations
+
+from typing import List
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def get_rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def get_world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over ranks in place and return it."""
+    if is_distributed():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def broadcast_(tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
+    """Overwrite ``tensor`` on every rank with rank ``src``'s value."""
+    if is_distributed():
+        dist.broadcast(tensor, src)
+    return tensor
+
+
+def gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate equal-shaped tensors of all ranks along dim 0, without gradient."""
+    if not is_distributed():
+        return tensor
+    parts: List[torch.Tensor] = [torch.empty_like(tensor) for _ in range(get_world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward returns this rank's slice of the summed gradient."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.batch = tensor.shape[0]
+        return gather_no_grad(tensor)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grad = all_reduce_sum(grad.contiguous().clone())
+        start = get_rank() * ctx.batch
+        return grad[start:start + ctx.batch]
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate (B, ...) tensors of all ranks into (world*B, ...), gradient flowing back."""
+    if not is_distributed():
+        return tensor
+    return _GatherWithGrad.apply(tensor)

@@ -1,0 +1,113 @@
+"""Train a model from an mmbeit (or mmpretrain / mmdet / mmseg) config.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--auto-scale-lr] [--cfg-options KEY=VALUE ...] [--launcher none|pytorch|slurm|mpi]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import mmbeit  # noqa: F401  (safe checkpoint loading, registries)
+from mmbeit.engine.runner import init_cpu_process_group
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a model with MMEngine')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from CKPT, or from the latest checkpoint in the work dir if no path')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: bf16 autocast (fp16 + loss scaling on GPUs '
+                        'without bf16)')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='skip validation during training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
+    parser.add_argument('--no-pin-memory', action='store_true')
+    parser.add_argument('--no-persistent-workers', action='store_true')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, key=value ("a.b=1 c=[1,2]")')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def use_amp(cfg: Config) -> None:
+    """Mixed precision that also works on CPU (MMEngine's AmpOptimWrapper refuses CPU)."""
+    wrapper = cfg.optim_wrapper
+    if torch.cuda.is_available():
+        bf16 = torch.cuda.is_bf16_supported()
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.dtype = 'bfloat16' if bf16 else 'float16'
+        if not bf16:
+            wrapper.setdefault('loss_scale', 'dynamic')
+        else:
+            wrapper.pop('loss_scale', None)
+    else:
+        wrapper.type = 'mmbeit.AutocastOptimWrapper'
+        wrapper.pop('loss_scale', None)
+        wrapper.dtype = 'bfloat16'
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply the command line to the config."""
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        use_amp(cfg)
+    elif (not torch.cuda.is_available()
+          and cfg.get('optim_wrapper', {}).get('type') == 'AmpOptimWrapper'):
+        # an AMP recipe run on a CPU machine: same precision policy through autocast
+        cfg.optim_wrapper.type = 'mmbeit.AutocastOptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+        cfg.optim_wrapper.dtype = 'bfloat16'
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.auto_scale_lr:
+        cfg.setdefault('auto_scale_lr', {})['enable'] = True
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) is None:
+            continue
+        if args.no_pin_memory:
+            cfg[loader]['pin_memory'] = False
+        if args.no_persistent_workers:
+            cfg[loader]['persistent_workers'] = False
+    if not torch.cuda.is_available():
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    if init_cpu_process_group(args.launcher):
+        cfg.setdefault('model_wrapper_cfg', dict(type='mmbeit.CPUDistributedDataParallel'))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
