@@ -1,0 +1,70 @@
+"""Frozen features of a backbone checkpoint on an image-folder dataset (for kNN / linear probe)."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from mmengine.registry import init_default_scope
+from PIL import Image
+
+from mmbeit.registry import MODELS
+
+from ..utils import load_state_dict_report
+
+
+def load_images(dataset, size: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """All images of an mmpretrain image-folder dataset as (N, 3, H, W) uint8 and (N,) labels."""
+    imgs, labels = [], []
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        img = Image.open(info['img_path']).convert('RGB')
+        if size is not None and img.size != (size, size):
+            img = img.resize((size, size), Image.BICUBIC)
+        imgs.append(np.asarray(img))
+        labels.append(int(info['gt_label']))
+    return (torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous(),
+            torch.tensor(labels))
+
+
+def build_backbone(cfg: dict, checkpoint: Optional[str] = None,
+                   prefix: str = 'backbone.') -> torch.nn.Module:
+    """Build a registered backbone and (optionally) load the ``prefix`` part of a checkpoint."""
+    init_default_scope('mmbeit')
+    backbone = MODELS.build(cfg)
+    if checkpoint is not None:
+        from mmengine.runner.checkpoint import _load_checkpoint
+
+        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+        state = ckpt.get('state_dict', ckpt)
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not sub:
+            raise KeyError(f'{checkpoint} has no keys under {prefix!r}; first keys: '
+                           f'{list(state)[:5]}')
+        load_state_dict_report(backbone, sub, source=f'{checkpoint} [{prefix}]')
+    return backbone.eval()
+
+
+@torch.no_grad()
+def backbone_features(backbone: torch.nn.Module, images: torch.Tensor,
+                      mean: Tuple[float, ...] = (127.5, 127.5, 127.5),
+                      std: Tuple[float, ...] = (127.5, 127.5, 127.5),
+                      batch_size: int = 256) -> torch.Tensor:
+    """(N, C) features: the backbone's last output, pooled to a vector if it is a map.
+
+    Args:
+        images: (N, 3, H, W) uint8.
+    """
+    mean_t = torch.tensor(mean).view(1, 3, 1, 1)
+    std_t = torch.tensor(std).view(1, 3, 1, 1)
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = (images[start:start + batch_size].float() - mean_t) / std_t
+        feat = backbone(x)
+        feat = feat[-1] if isinstance(feat, (tuple, list)) else feat
+        if feat.ndim == 4:
+            feat = feat.mean(dim=(2, 3))
+        elif feat.ndim == 3:
+            feat = feat[:, 1:].mean(dim=1)
+        out.append(feat.float())
+    return torch.cat(out)

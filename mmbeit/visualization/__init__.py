@@ -1,0 +1,7 @@
+import mmpretrain.visualization  # noqa: F401  (parent registry entries)
+
+from .curves import plot_curves, read_scalars, series
+from .masks import plot_masked_images
+from .report import Report
+
+__all__ = ['plot_curves', 'read_scalars', 'series', 'plot_masked_images', 'Report']
