@@ -34,9 +34,10 @@ def test_registry_locations_import_on_demand():
 
 
 def test_mmdet_and_mmseg_registries_reach_mmbeit_with_prefix():
-    import mmbeit.models  # noqa: F401  (what custom_imports does)
     from mmdet.registry import MODELS as DET_MODELS
     from mmseg.registry import MODELS as SEG_MODELS
+
+    import mmbeit.models  # noqa: F401  (what custom_imports does)
 
     for registry, scope in ((DET_MODELS, 'mmdet'), (SEG_MODELS, 'mmseg')):
         with DefaultScope.overwrite_default_scope(scope):
