@@ -61,7 +61,6 @@ def final_checkpoint(work_dir: Path) -> Optional[Path]:
 
 def run_stage(stage: Stage, work_dir: Path, ckpts: Dict[str, Path], extra: List[str]) -> Path:
     """Train one stage (or resume it) with a progress bar; return its final checkpoint."""
-    from mmengine.config import Config
     from tqdm import tqdm
 
     stage_dir = work_dir / stage.name
@@ -70,7 +69,6 @@ def run_stage(stage: Stage, work_dir: Path, ckpts: Dict[str, Path], extra: List[
         print(f'[{stage.name}] already done: {done}')
         return done
     stage_dir.mkdir(parents=True, exist_ok=True)
-    max_iters = int(Config.fromfile(str(REPO / stage.config)).train_cfg.max_iters)
     options = [f'{k}={ckpts[v]}' for k, v in stage.inputs.items()] + extra
     cmd = [sys.executable, str(REPO / 'tools' / 'train.py'), str(REPO / stage.config),
            '--work-dir', str(stage_dir), '--resume']
@@ -78,8 +76,7 @@ def run_stage(stage: Stage, work_dir: Path, ckpts: Dict[str, Path], extra: List[
         cmd += ['--cfg-options', *options]
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     log_path = stage_dir / 'demo_stage.log'
-    with open(log_path, 'a') as log, tqdm(total=max_iters, desc=stage.name, unit='it',
-                                          dynamic_ncols=True) as bar:
+    with open(log_path, 'a') as log, tqdm(desc=stage.name, unit='it', dynamic_ncols=True) as bar:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
@@ -87,16 +84,16 @@ def run_stage(stage: Stage, work_dir: Path, ckpts: Dict[str, Path], extra: List[
             log.write(line)
             m = ITER_RE.search(line)
             if m:
+                bar.total = int(m.group(2))
                 bar.n = int(m.group(1))
                 bar.refresh()
         if proc.wait() != 0:
             raise SystemExit(f'[{stage.name}] training failed (exit {proc.returncode}); see '
                              f'{log_path}. Run the demo again to resume this stage.')
-        bar.n = max_iters
-        bar.refresh()
-    final = stage_dir / f'iter_{max_iters}.pth'
-    if not final.exists():
-        raise SystemExit(f'[{stage.name}] finished without {final}; see {log_path}')
+    last = stage_dir / 'last_checkpoint'
+    final = Path(last.read_text().strip()) if last.exists() else None
+    if final is None or not final.exists():
+        raise SystemExit(f'[{stage.name}] finished without a checkpoint; see {log_path}')
     (stage_dir / 'DONE').write_text(str(final) + '\n')
     return final
 

@@ -206,12 +206,30 @@ class BEiTViT(BaseBackbone):
             x = x + pos
         return self.pos_drop(x)
 
+    def shared_attn_bias(self, device_type: str = 'cpu') -> Optional[torch.Tensor]:
+        """The shared relative position bias (1, heads, 1+N, 1+N), or None without one.
+
+        Built once per forward and cast once to the autocast dtype when autocast is on for
+        ``device_type`` (so no block adds an fp32 bias to bf16 scores or casts it again).
+        """
+        if self.rel_pos_bias is None:
+            return None
+        bias = self.rel_pos_bias().unsqueeze(0)
+        if torch.is_autocast_enabled(device_type):
+            bias = bias.to(torch.get_autocast_dtype(device_type))
+        return bias
+
     def forward_tokens(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
-                       out_indices: Optional[Sequence[int]] = None) -> Dict[int, torch.Tensor]:
-        """Raw tokens (B, 1+N, C) after each requested block; the last one final-normed."""
+                       out_indices: Optional[Sequence[int]] = None,
+                       attn_bias: Optional[torch.Tensor] = None) -> Dict[int, torch.Tensor]:
+        """Raw tokens (B, 1+N, C) after each requested block; the last one final-normed.
+
+        ``attn_bias``: the result of :meth:`shared_attn_bias`, when the caller needs it too
+        (BEiT v2's neck); computed here when not given.
+        """
         out_indices = self.out_indices if out_indices is None else out_indices
         x = self.embed(x, mask)
-        shared = self.rel_pos_bias() if self.rel_pos_bias is not None else None
+        shared = attn_bias if attn_bias is not None else self.shared_attn_bias(x.device.type)
         outs = {}
         last = max(out_indices)
         for i, blk in enumerate(self.blocks[:last + 1]):
@@ -240,7 +258,10 @@ class BEiTViT(BaseBackbone):
 
     # ------------------------------------------------------------------ layer decay
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
-        """Layer id for layer-wise lr decay: embeddings 0, block i -> i + 1, rest depth + 1.
+        """Layer id for layer-wise lr decay, as in BEiT's fine-tuning code.
+
+        Embeddings and tokens 0, block i -> i + 1, the shared relative position bias and
+        everything after the blocks depth + 1 (full lr).
 
         Returns:
             (layer_id, num_layers + 2)
@@ -249,8 +270,7 @@ class BEiTViT(BaseBackbone):
         if not param_name.startswith(prefix):
             return total - 1, total
         name = param_name[len(prefix):]
-        if name.startswith(('cls_token', 'mask_token', 'pos_embed', 'patch_embed',
-                            'rel_pos_bias')):
+        if name.startswith(('cls_token', 'mask_token', 'pos_embed', 'patch_embed')):
             return 0, total
         if name.startswith('blocks.'):
             return int(name.split('.')[1]) + 1, total

@@ -61,11 +61,16 @@ class TransformerBlock(nn.Module):
         else:
             self.gamma_1 = self.gamma_2 = None
 
+    def _residual(self, x: torch.Tensor, y: torch.Tensor,
+                  gamma: Optional[torch.Tensor]) -> torch.Tensor:
+        """x + drop_path(gamma * y); one fused ``addcmul`` pass when drop path is inactive."""
+        if self.drop_path.drop_prob > 0.0 and self.training:
+            return x + self.drop_path(y if gamma is None else gamma * y)
+        return x + y if gamma is None else torch.addcmul(x, gamma, y)
+
     def forward(self, x: torch.Tensor, attn_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.rel_pos_bias is not None:
             own = self.rel_pos_bias()
-            attn_bias = own if attn_bias is None else attn_bias + own
-        y = self.attn(self.norm1(x), attn_bias)
-        x = x + self.drop_path(y if self.gamma_1 is None else self.gamma_1 * y)
-        y = self.mlp(self.norm2(x))
-        return x + self.drop_path(y if self.gamma_2 is None else self.gamma_2 * y)
+            attn_bias = own if attn_bias is None else attn_bias + own.to(attn_bias.dtype)
+        x = self._residual(x, self.attn(self.norm1(x), attn_bias), self.gamma_1)
+        return self._residual(x, self.mlp(self.norm2(x)), self.gamma_2)

@@ -1,0 +1,239 @@
+"""BEiT v2 ViT-B/16 pretraining step: mmbeit vs mmpretrain 1.2, alternating in one process.
+
+Same batch, same recipe (AdamW, grad clip 3.0, layer scale 0.1, shared relative position bias,
+75 of 14x14 patches masked, 8192 VQ-KD tokens from a ViT-B/16 tokenizer, randomly initialised
+on both sides). A timed step = tokenizer + forward + backward + optimizer step; the two models
+alternate step by step (the same machine state for both), after warm-up steps that also run
+mmpretrain's one-off k-means codebook init. Reported: median img/s per model and precision,
+the ratio, the model-only (tokenizer + fwd + bwd) ratio, and the peak memory of each model
+(CUDA: max_memory_allocated of its step; CPU: peak RSS of a fresh process per model).
+
+    python benchmarks/beitv2_step.py                      # batch 4, 3 rounds x 2 steps
+    python benchmarks/beitv2_step.py --batch 64 --rounds 5 --steps 10 --device cuda
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmpretrain.structures import DataSample
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import mmbeit.models  # noqa: E402,F401
+from mmbeit.registry import MODELS  # noqa: E402
+
+MODEL_NAMES = ('mmbeit', 'mmpretrain')
+MMBEIT_CONFIG = 'configs/beitv2/beitv2_vit-base-p16_16xb128-amp-coslr-300e_in1k.py'
+MMPRETRAIN_CONFIG = 'beitv2/beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'
+
+
+def optim_cfg(impl: str) -> dict:
+    """The same AdamW for both models; ``impl`` picks torch's implementation only."""
+    extra = {'foreach': dict(foreach=True), 'fused': dict(fused=True), 'loop': {}}[impl]
+    return dict(optimizer=dict(type='AdamW', lr=1.5e-3, betas=(0.9, 0.98), weight_decay=0.05,
+                               **extra),
+                clip_grad=dict(max_norm=3.0))
+
+
+def build_mmpretrain(img_size: int):
+    import mmpretrain
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS as MMPRE_MODELS
+    cfg = Config.fromfile(os.path.join(  # mmpretrain::beitv2/...
+        os.path.dirname(mmpretrain.__file__), '.mim', 'configs', MMPRETRAIN_CONFIG))
+    cfg.model.target_generator.init_cfg = None  # random tokenizer weights
+    cfg.model.backbone.img_size = img_size
+    cfg.model.target_generator.encoder_config.img_size = img_size
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MMPRE_MODELS.build(cfg.model)
+    model.init_weights()
+    model.target_generator.requires_grad_(False)
+    return model
+
+
+def build_mmbeit(img_size: int):
+    from mmengine.config import Config
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cfg = Config.fromfile(os.path.join(root, MMBEIT_CONFIG))
+    cfg.model.backbone.img_size = img_size
+    tok = cfg.model.target_generator
+    if MODELS.get(tok.type) is None:
+        raise SystemExit(f'tokenizer {tok.type} is not registered yet')
+    tok.pop('init_cfg', None)  # random tokenizer weights
+    tok.setdefault('encoder', {})['img_size'] = img_size
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model
+
+
+BUILDERS = dict(mmbeit=build_mmbeit, mmpretrain=build_mmpretrain)
+
+
+def make_batch(batch: int, img_size: int, device: torch.device, seed: int = 0):
+    """Two views (B, 3, S, S) and data samples with 75/196 of the patches masked."""
+    g = torch.Generator().manual_seed(seed)
+    grid = img_size // 16
+    imgs = [torch.randn(batch, 3, img_size, img_size, generator=g).to(device)
+            for _ in range(2)]
+    samples = []
+    for _ in range(batch):
+        mask = torch.zeros(grid * grid, dtype=torch.bool)
+        mask[torch.randperm(grid * grid, generator=g)[:75 * grid * grid // 196]] = True
+        ds = DataSample()
+        ds.set_mask(mask.view(grid, grid))
+        samples.append(ds)
+    return imgs, samples
+
+
+def sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def step(model, optim, imgs, samples, dtype: Optional[torch.dtype]) -> Dict[str, float]:
+    """One training step; returns its model (tok + fwd + bwd) and optimizer times (s)."""
+    dev = imgs[0].device
+    sync(dev)
+    t0 = time.perf_counter()
+    with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        losses = model.loss(imgs, samples)
+    loss = sum(v for k, v in losses.items() if 'loss' in k)
+    optim.backward(loss)
+    sync(dev)
+    t1 = time.perf_counter()
+    optim.step()
+    optim.zero_grad()
+    sync(dev)
+    return dict(model=t1 - t0, total=time.perf_counter() - t0)
+
+
+def quiet_logs() -> None:
+    MMLogger.get_instance('mmengine').setLevel(logging.WARNING)
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+
+
+def memory_probe(args) -> None:
+    """Fresh process, one model: peak RSS (MiB) after building and after the steps."""
+    quiet_logs()
+    dev = torch.device(args.device)
+    torch.manual_seed(0)
+    model = BUILDERS[args.memory_probe[0]](args.img_size).to(dev).train()
+    optim = build_optim_wrapper(model, optim_cfg(args.optimizer_impl))
+    imgs, samples = make_batch(args.batch, args.img_size, dev)
+    dtype = torch.bfloat16 if args.memory_probe[1] == 'bf16' else None
+    gc.collect()
+    built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for _ in range(args.warmup + 1):
+        step(model, optim, imgs, samples, dtype)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(dict(built=built, peak=peak)))
+
+
+def cpu_peak_rss(args, name: str, prec: str) -> Dict[str, float]:
+    cmd = [sys.executable, os.path.abspath(__file__), '--memory-probe', name, prec,
+           '--batch', str(args.batch), '--img-size', str(args.img_size), '--warmup',
+           str(args.warmup), '--optimizer-impl', args.optimizer_impl, '--device', 'cpu']
+    if args.threads:
+        cmd += ['--threads', str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_precision(args, models, optims, imgs, samples, prec: str, dev: torch.device):
+    dtype = torch.bfloat16 if prec == 'bf16' else None
+    peak: Dict[str, float] = {}
+    for name in models:  # warm-up (k-means init, allocator, oneDNN caches); CUDA peak memory
+        gc.collect()
+        if dev.type == 'cuda':
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        for _ in range(args.warmup):
+            step(models[name], optims[name], imgs, samples, dtype)
+        if dev.type == 'cuda':
+            peak[name] = (torch.cuda.max_memory_allocated() - base) / 2**20
+    times: Dict[str, List[Dict[str, float]]] = {k: [] for k in models}
+    for r in range(args.rounds):
+        order = list(models) if r % 2 == 0 else list(models)[::-1]
+        for _ in range(args.steps):
+            for name in order:  # alternate step by step, flip who goes first each round
+                times[name].append(step(models[name], optims[name], imgs, samples, dtype))
+    return times, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--batch', type=int, default=4)
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--steps', type=int, default=2, help='timed steps per model per round')
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--precision', nargs='+', default=['fp32', 'bf16'],
+                        choices=['fp32', 'bf16'])
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    parser.add_argument('--optimizer-impl', default='foreach', choices=['foreach', 'fused', 'loop'],
+                        help="torch's AdamW implementation, the same for both models "
+                        "(foreach: torch's CUDA default; loop: its CPU default)")
+    parser.add_argument('--no-memory', action='store_true', help='skip the CPU RSS probes')
+    parser.add_argument('--memory-probe', nargs=2, metavar=('MODEL', 'PREC'),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_probe:
+        return memory_probe(args)
+    quiet_logs()
+    dev = torch.device(args.device)
+    torch.manual_seed(0)
+    models = {k: BUILDERS[k](args.img_size).to(dev).train() for k in MODEL_NAMES}
+    optims = {k: build_optim_wrapper(m, optim_cfg(args.optimizer_impl))
+              for k, m in models.items()}
+    imgs, samples = make_batch(args.batch, args.img_size, dev)
+    print(f'device {dev} ({torch.get_num_threads()} threads, load avg '
+          f'{os.getloadavg()[0]:.1f}), torch {torch.__version__}, batch {args.batch}, '
+          f'{args.img_size}px, AdamW {args.optimizer_impl}, {args.rounds} rounds x '
+          f'{args.steps} steps per model (alternating), {args.warmup} warm-up; medians')
+    for prec in args.precision:
+        times, peak = run_precision(args, models, optims, imgs, samples, prec, dev)
+        med = {k: {p: statistics.median(t[p] for t in v) for p in ('total', 'model')}
+               for k, v in times.items()}
+        if dev.type == 'cpu' and not args.no_memory:
+            for name in models:
+                rss = cpu_peak_rss(args, name, prec)
+                peak[name] = rss['peak']
+                peak[name + '.step'] = rss['peak'] - rss['built']
+        print(f'[{prec}]')
+        for name in models:
+            ips = args.batch / med[name]['total']
+            mem = ''
+            if name in peak:
+                kind = 'peak RSS' if dev.type == 'cpu' else 'step peak allocated'
+                mem = f', {kind} {peak[name]:.0f} MiB'
+                if name + '.step' in peak:
+                    mem += f' (+{peak[name + ".step"]:.0f} MiB over the built model)'
+            spread = [round(args.batch / t['total'], 2) for t in times[name]]
+            print(f'  {name:10s} {ips:7.2f} img/s  (model {med[name]["model"]:.2f} s, '
+                  f'step {med[name]["total"]:.2f} s{mem}); img/s per step {spread}')
+        ratio = med['mmpretrain']['total'] / med['mmbeit']['total']
+        ratio_model = med['mmpretrain']['model'] / med['mmbeit']['model']
+        print(f'  ratio mmbeit / mmpretrain: {ratio:.2f}x img/s '
+              f'(tokenizer + fwd + bwd only: {ratio_model:.2f}x)')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,33 @@
+# ImageNet for BEiT v1 pretraining: 224 px bicubic view for the backbone, 112 px lanczos view
+# for the DALL-E dVAE (8x8 cells -> 14x14 tokens), crop scale (0.08, 1), up to 75 of 14x14
+# patches masked (v1 block-wise masking).
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet/'
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.0),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(
+        type='RandomResizedCropAndInterpolationWithTwoPic',
+        size=224,
+        second_size=112,
+        interpolation='bicubic',
+        second_interpolation='lanczos',
+        scale=(0.08, 1.0)),
+    dict(
+        type='BlockwiseMaskGenerator',
+        input_size=14,
+        num_masking_patches=75,
+        min_num_patches=16,
+        max_num_patches=None,
+        mode='v1'),
+    dict(type='PackInputs'),  # packs results['mask'] as a tensor by default
+]
+train_dataloader = dict(
+    batch_size=128,
+    num_workers=10,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train',
+                 pipeline=train_pipeline))

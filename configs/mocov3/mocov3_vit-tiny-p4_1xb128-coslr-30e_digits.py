@@ -1,0 +1,70 @@
+# MoCo v3 on the embedded digits, on CPU in about a minute: a 4-block ViT (192 wide) at 32 px
+# with 4 px patches (frozen random projection, sin-cos positions), small projector / predictor,
+# light augmentation (crops, brightness / contrast, slight blur; no flips: digits are not
+# mirror-symmetric), AdamW, and the kNN monitor on the val split every 5 epochs.
+_base_ = ['../_base_/default_runtime.py']
+embed_dims = 192
+model = dict(
+    type='MoCoV3',
+    base_momentum=0.99,
+    data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3,
+                           to_rgb=True),
+    backbone=dict(type='MoCoV3ViT',
+                  arch=dict(embed_dims=embed_dims, num_layers=4, num_heads=3),
+                  img_size=32, patch_size=4, out_type='cls_token'),
+    neck=dict(type='MoCoV3MLP', in_channels=embed_dims, hid_channels=512, out_channels=128,
+              num_layers=3),
+    predictor=dict(type='MoCoV3MLP', in_channels=128, hid_channels=512, out_channels=128,
+                   num_layers=2),
+    head=dict(type='MoCoV3ContrastiveHead', temperature=0.2))
+
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.4, 1.0), backend='pillow'),
+    dict(type='RandomApply', prob=0.8,
+         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4)]),
+    dict(type='GaussianBlur', magnitude_range=(0.1, 0.8), magnitude_std='inf', prob=0.2),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='PackInputs'),
+]
+eval_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+train_dataloader = dict(
+    batch_size=128,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='DigitsDataset', data_root='data/digits', split='train',
+                 pipeline=train_pipeline))
+knn_loader = dict(
+    batch_size=256,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'))
+custom_hooks = [
+    dict(type='RandomStateHook'),
+    dict(type='KNNMonitorHook', by_epoch=True, interval=5, k=20, temperature=0.07,
+         train_dataloader=dict(
+             **knn_loader, dataset=dict(type='DigitsDataset', data_root='data/digits',
+                                        split='train', pipeline=eval_pipeline)),
+         val_dataloader=dict(
+             **knn_loader, dataset=dict(type='DigitsDataset', data_root='data/digits',
+                                        split='val', pipeline=eval_pipeline))),
+    dict(type='GradientSpikeHook', interval=1, spike_ratio=10.0, window=50),
+]
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=3,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=27, by_epoch=True, begin=3, end=30,
+         convert_to_iter_based=True),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=30)
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=10, max_keep_ckpts=1))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+auto_scale_lr = dict(base_batch_size=128)

@@ -1,0 +1,18 @@
+# VQ-KD on the embedded digits with a MoCo v3 tiny ViT (trained with mmbeit) as the teacher:
+# set `teacher_checkpoint` (or model.teacher.checkpoint=PATH); the backbone below must match
+# the MoCo v3 config that produced it.
+_base_ = ['./vqkd_vit-tiny-p4_1xb64-randteacher-20e_digits.py']
+teacher_checkpoint = 'work_dirs/mocov3_vit-tiny-p4_digits/latest.pth'
+teacher_dims = 192
+model = dict(
+    tokenizer=dict(target_dims=teacher_dims),
+    teacher=dict(
+        _delete_=True,
+        type='BackboneTeacher',
+        backbone=dict(type='BEiTViT', arch=dict(embed_dims=teacher_dims, num_layers=6,
+                                                num_heads=3),
+                      img_size=32, patch_size=4, pos_embed='sincos',
+                      use_shared_rel_pos_bias=False, layer_scale_init_value=0.0,
+                      out_type='featmap'),
+        checkpoint=teacher_checkpoint,
+        prefix='backbone.'))

@@ -1,0 +1,161 @@
+"""Evaluation and report of the demo pipeline (``tools/demo.py``)."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from mmbeit.evaluation.backbone_features import backbone_features, build_backbone, load_images
+from mmbeit.evaluation.knn import knn_accuracy
+from mmbeit.evaluation.linear_probe import linear_probe
+from mmbeit.visualization import Report, plot_curves, plot_masked_images, read_scalars, series
+from mmbeit.visualization.codebook_patches import codebook_patch_grid
+
+DIGITS = 'data/digits'
+
+
+def _json_curve(path: Path, key: str) -> Tuple[List[int], List[float]]:
+    if not path.exists():
+        return [], []
+    points = json.loads(path.read_text())
+    return [int(p['iter']) for p in points], [float(p[key]) for p in points]
+
+
+def _init_quietly(model: torch.nn.Module) -> torch.nn.Module:
+    """``init_weights`` without MMEngine's per-parameter log lines."""
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    return model.eval()
+
+
+def _backbones(cfgs: Dict[str, Config], ckpts: Dict[str, Path]) -> List[tuple]:
+    """(row name, backbone, checkpoint): each pretrained model, then the same arch at random init.
+
+    MoCo v3 is read at its CLS token (what its loss trains), BEiT v2 and the VQ-KD encoder at the
+    mean of their patch tokens.
+    """
+    from mmbeit.registry import MODELS
+
+    moco = dict(cfgs['mocov3'].model.backbone, out_type='cls_token')
+    beit = dict(cfgs['beitv2'].model.backbone, out_type='avg_featmap', out_indices=-1)
+    tok_cfg = dict(cfgs['vqkd'].model.tokenizer, decoder=None)
+
+    def vq_encoder(checkpoint=None) -> torch.nn.Module:
+        tokenizer = MODELS.build(dict(tok_cfg, checkpoint=checkpoint))
+        if checkpoint is None:
+            _init_quietly(tokenizer)
+        tokenizer.encoder.out_type = 'avg_featmap'
+        return tokenizer.encoder.eval()
+
+    torch.manual_seed(0)
+    return [
+        ('MoCo v3 (CLS)', build_backbone(moco, str(ckpts['mocov3'])), ckpts['mocov3']),
+        ('  random init, same arch', _init_quietly(build_backbone(moco)), '-'),
+        ('VQ-KD encoder (mean patch)', vq_encoder(str(ckpts['vqkd'])), ckpts['vqkd']),
+        ('  random init, same arch', vq_encoder(), '-'),
+        ('BEiT v2 (mean patch)', build_backbone(beit, str(ckpts['beitv2'])), ckpts['beitv2']),
+        ('  random init, same arch', _init_quietly(build_backbone(beit)), '-'),
+    ]
+
+
+def evaluate(cfgs: Dict[str, Config], ckpts: Dict[str, Path]) -> List[dict]:
+    """kNN (k=20, T=0.07) and linear-probe top-1 on the digits val split for every backbone."""
+    from mmbeit.datasets import DigitsDataset
+
+    x_tr, y_tr = load_images(DigitsDataset(data_root=DIGITS, split='train'))
+    x_va, y_va = load_images(DigitsDataset(data_root=DIGITS, split='val'))
+    results = []
+    for name, backbone, ckpt in _backbones(cfgs, ckpts):
+        f_tr, f_va = backbone_features(backbone, x_tr), backbone_features(backbone, x_va)
+        results.append(dict(
+            model=name,
+            knn_top1=round(knn_accuracy(f_tr, y_tr, f_va, y_va, k=20, temperature=0.07), 2),
+            linear_top1=round(linear_probe(f_tr, y_tr, f_va, y_va, num_classes=10), 2),
+            checkpoint=str(ckpt)))
+    return results
+
+
+def _figures(work_dir: Path, cfgs: Dict[str, Config], ckpts: Dict[str, Path],
+             configs: Dict[str, Path]) -> List[tuple]:
+    fig_dir = work_dir / 'figures'
+    figs = []
+    moco = read_scalars(work_dir / 'mocov3')
+    figs.append((plot_curves({'InfoNCE loss': series(moco, 'loss')}, fig_dir / 'mocov3_loss.png',
+                             'MoCo v3: training loss'), 'MoCo v3 training loss'))
+    figs.append((plot_curves({'kNN top-1 (val)': _json_curve(
+        work_dir / 'mocov3' / 'knn_curve.json', 'top1')}, fig_dir / 'mocov3_knn.png',
+        'MoCo v3: kNN monitor', ylabel='%'), 'MoCo v3 kNN top-1 during training'))
+    vq = read_scalars(work_dir / 'vqkd')
+    figs.append((plot_curves({'cosine loss': series(vq, 'loss_cos')},
+                             fig_dir / 'vqkd_loss.png', 'VQ-KD: 1 - cos(decoder, teacher)'),
+                 'VQ-KD cosine loss to the MoCo v3 teacher'))
+    figs.append((plot_curves({'codebook usage': _json_curve(
+        work_dir / 'vqkd' / 'codebook_usage.json', 'usage')}, fig_dir / 'vqkd_usage.png',
+        'VQ-KD: codebook usage per window', ylabel='% codes used'), 'VQ-KD codebook usage'))
+    beit = read_scalars(work_dir / 'beitv2')
+    figs.append((plot_curves({'loss': series(beit, 'loss'), 'loss_agg': series(beit, 'loss_agg')},
+                             fig_dir / 'beitv2_loss.png', 'BEiT v2: MIM losses'),
+                 'BEiT v2 losses (final layer and patch aggregation)'))
+    figs.append((plot_curves({'mlm_acc': series(beit, 'mlm_acc'),
+                              'mlm_acc_agg': series(beit, 'mlm_acc_agg')},
+                             fig_dir / 'beitv2_mlm_acc.png', 'BEiT v2: masked-token accuracy'),
+                 'BEiT v2 masked-token accuracy'))
+    figs.append((_mask_figure(cfgs['beitv2'], fig_dir / 'masks.png'),
+                 'digits with BEiT v2 block-wise masks (26 of 64 patches)'))
+    out = codebook_patch_grid(str(configs['vqkd']), str(ckpts['vqkd']),
+                              str(fig_dir / 'codebook_patches.png'), num_codes=12, per_code=12)
+    figs.append((Path(out), 'image patches of the 12 most frequent VQ-KD codes (one row each)'))
+    return figs
+
+
+def _mask_figure(cfg: Config, path: Path) -> Path:
+    from PIL import Image
+
+    from mmbeit.datasets import DigitsDataset
+    from mmbeit.datasets.transforms import BlockwiseMaskGenerator
+
+    mask_cfg = next(t for t in cfg.train_dataloader.dataset.pipeline
+                    if t['type'] == 'BlockwiseMaskGenerator')
+    args = {k: v for k, v in mask_cfg.items() if k != 'type'}
+    gen = BlockwiseMaskGenerator(**args, rng=0)
+    ds = DigitsDataset(data_root=DIGITS, split='val')
+    images = [np.asarray(Image.open(ds.get_data_info(i)['img_path']).convert('RGB'))
+              for i in range(8)]
+    masks = [gen(dict())['mask'] for _ in images]
+    return plot_masked_images(images, masks, path)
+
+
+def evaluate_and_report(work_dir: Path, ckpts: Dict[str, Path],
+                        configs: Dict[str, Path], results: Optional[List[dict]] = None) -> Path:
+    """Evaluate every backbone, draw the figures and write ``report.md`` / ``report.html``."""
+    work_dir = Path(work_dir)
+    cfgs = {k: Config.fromfile(str(v)) for k, v in configs.items()}
+    results = results if results is not None else evaluate(cfgs, ckpts)
+    (work_dir / 'results.json').write_text(json.dumps(results, indent=1))
+    report = Report('mmbeit demo: self-supervised ViTs on embedded handwritten digits')
+    report.text('MoCo v3 -> VQ-KD (MoCo v3 teacher) -> BEiT v2 (VQ-KD targets), trained on the '
+                '1438 training scans of scikit-learn digits (32 px, patch 4) on CPU; evaluated on '
+                'the 359 validation scans with frozen features.')
+    report.heading('Results (val top-1, %)')
+    report.table(['model', 'kNN (k=20)', 'linear probe', 'checkpoint'],
+                 [[r['model'], r['knn_top1'], r['linear_top1'], r['checkpoint']]
+                  for r in results])
+    report.heading('Figures')
+    for path, caption in _figures(work_dir, cfgs, ckpts, configs):
+        report.figure(path, caption)
+    report.heading('Checkpoints')
+    report.table(['stage', 'checkpoint', 'config'],
+                 [[k, str(ckpts[k]), str(configs[k])] for k in ckpts])
+    return report.write(work_dir)

@@ -1,0 +1,63 @@
+"""Any mmbeit checkpoint (pretraining or fine-tuning) -> a backbone-only checkpoint.
+
+The result loads into mmbeit's ``BEiTViT`` wherever it is used: an mmpretrain classifier, an
+mmdet detector or an mmseg segmentor, through
+``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')`` (written with
+``prefix='backbone.'``) or directly as the backbone's state dict (``prefix=''``).
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Dict, Sequence
+
+import torch
+
+SHARED_TABLE = 'rel_pos_bias.relative_position_bias_table'
+PRETRAINING_ONLY = ('mask_token',)
+_BLOCK_INDEX = re.compile(r'^blocks\.(\d+)\.')
+
+
+def extract_backbone(state_dict: Dict[str, torch.Tensor], source_prefix: str = 'backbone.',
+                     drop: Sequence[str] = PRETRAINING_ONLY,
+                     unshare_rel_pos_bias: bool = False) -> Dict[str, torch.Tensor]:
+    """The backbone's tensors of a model state dict, keys relative to the backbone.
+
+    Args:
+        state_dict: a model state dict (``backbone.*``, ``neck.*``, ``head.*``,
+            ``target_generator.*``, ...).
+        source_prefix: where the backbone sits. Defaults to 'backbone.' (the query encoder of
+            MoCo v3 too).
+        drop: backbone keys used only in pretraining. Defaults to ('mask_token',).
+        unshare_rel_pos_bias: copy a shared relative position table into every block
+            (``blocks.N.rel_pos_bias.*``), for backbones built with ``use_rel_pos_bias=True``
+            as BEiT fine-tunes. Defaults to False.
+
+    Returns:
+        OrderedDict of backbone tensors.
+    """
+    backbone = OrderedDict((k[len(source_prefix):], v) for k, v in state_dict.items()
+                           if k.startswith(source_prefix))
+    if not backbone:
+        tops = sorted({k.split('.', 1)[0] + '.' for k in state_dict})
+        raise KeyError(f'no keys under {source_prefix!r}; the checkpoint has {tops}')
+    for key in drop:
+        backbone.pop(key, None)
+    if unshare_rel_pos_bias:
+        backbone = unshare_relative_position_bias(backbone)
+    return backbone
+
+
+def unshare_relative_position_bias(backbone: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Replace the shared table by a copy in each block (BEiT's fine-tuning initialisation)."""
+    if SHARED_TABLE not in backbone:
+        raise KeyError(f'no shared {SHARED_TABLE!r} to unshare; the backbone keys start with '
+                       f'{sorted({k.split(".")[0] for k in backbone})}')
+    table = backbone.pop(SHARED_TABLE)
+    indices = sorted({int(m.group(1)) for k in backbone if (m := _BLOCK_INDEX.match(k))})
+    if not indices:
+        raise KeyError('no blocks.N keys found to receive the relative position table')
+    out = OrderedDict(backbone)
+    for i in indices:
+        out[f'blocks.{i}.{SHARED_TABLE}'] = table.clone()
+    return out

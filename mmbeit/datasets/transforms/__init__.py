@@ -1,0 +1,3 @@
+from .blockwise_mask import BlockwiseMaskGenerator
+
+__all__ = ['BlockwiseMaskGenerator']

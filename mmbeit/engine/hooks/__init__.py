@@ -1,0 +1,7 @@
+from .codebook_usage_hook import CodebookUsageHook
+from .grad_spike_hook import GradientSpikeHook
+from .knn_monitor_hook import KNNMonitorHook
+from .random_state_hook import RandomStateHook, get_random_states, set_random_states
+
+__all__ = ['GradientSpikeHook', 'KNNMonitorHook',
+           'CodebookUsageHook', 'RandomStateHook', 'get_random_states', 'set_random_states']

@@ -1,0 +1,6 @@
+import mmpretrain.evaluation  # noqa: F401  (parent registry entries)
+
+from . import metrics  # noqa: F401,E402
+from .knn import extract_features, knn_accuracy, knn_classify  # noqa: E402
+
+__all__ = ['extract_features', 'knn_accuracy', 'knn_classify']

@@ -1,0 +1,3 @@
+from .codebook_usage import CodebookUsageMetric
+
+__all__ = ['CodebookUsageMetric']

@@ -1,0 +1,255 @@
+"""Normalised EMA vector quantizer of VQ-KD, with rank-consistent k-means init and restarts.
+
+Codes and encoder outputs live on the unit sphere; the nearest code is the one of largest
+cosine similarity. Everything here runs in fp32, also under autocast. Cross-rank state is
+explicit: cluster counts and sums are all-reduced before the EMA step, and the k-means init and
+every dead-code restart are computed on rank 0 and broadcast, so all ranks hold one codebook.
+"""
+from __future__ import annotations
+
+from typing import Dict, NamedTuple, Optional
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from torch import nn
+
+from ..utils import all_reduce_sum, broadcast_, get_rank, get_world_size, is_distributed
+
+# buffers that hold training statistics only; checkpoints of other layouts do not have them
+STAT_BUFFERS = ('usage_counts', 'last_used', 'num_updates', 'num_restarts')
+
+
+class QuantizerOutput(NamedTuple):
+    """``quantized`` (..., D) straight-through codes, ``ids`` (...) long, ``loss_commit`` ()."""
+
+    quantized: torch.Tensor
+    ids: torch.Tensor
+    loss_commit: torch.Tensor
+
+
+def gather_rows(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate (n_r, D) tensors of all ranks (n_r may differ) into (sum n_r, D)."""
+    if not is_distributed():
+        return x
+    size = torch.tensor([x.shape[0]], device=x.device)
+    sizes = [torch.zeros_like(size) for _ in range(get_world_size())]
+    dist.all_gather(sizes, size)
+    sizes = [int(s) for s in sizes]
+    padded = x.new_zeros(max(sizes), x.shape[1])
+    padded[:x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+
+
+def sample_rows(x: torch.Tensor, num: int, generator: Optional[torch.Generator] = None
+                ) -> torch.Tensor:
+    """``num`` rows of (n, D) ``x``: without replacement when n >= num, else with."""
+    n = x.shape[0]
+    if n >= num:
+        index = torch.randperm(n, generator=generator, device='cpu')[:num]
+    else:
+        index = torch.randint(0, n, (num,), generator=generator, device='cpu')
+    return x[index.to(x.device)]
+
+
+def nearest_code(z: torch.Tensor, codebook: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    """Index of the largest-cosine code for each unit row of (n, D) ``z``: (n,) long."""
+    if z.shape[0] <= chunk:
+        return (z @ codebook.t()).argmax(dim=1)
+    return torch.cat([(part @ codebook.t()).argmax(dim=1) for part in z.split(chunk)])
+
+
+@torch.no_grad()
+def kmeans_cosine(samples: torch.Tensor, num_clusters: int, num_iters: int = 10,
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Spherical k-means: (n, D) unit rows -> (K, D) unit centroids.
+
+    Centroids start as random samples; each iteration assigns every sample to the centroid
+    of largest cosine and moves each non-empty centroid to the normalised mean of its samples.
+    """
+    means = sample_rows(samples, num_clusters, generator)
+    for _ in range(num_iters):
+        assign = nearest_code(samples, means)
+        bins = torch.bincount(assign, minlength=num_clusters)
+        sums = torch.zeros_like(means).index_add_(0, assign, samples)
+        means = torch.where((bins > 0)[:, None], F.normalize(sums, dim=1), means)
+    return means
+
+
+class CodebookEmbedding(nn.Module):
+    """Holds the (K, D) unit codebook ``weight`` and the ``initted`` flag as buffers.
+
+    The names mirror the official layout (``quantize.embedding.weight`` /
+    ``quantize.embedding.initted``); neither is trained by gradients.
+    """
+
+    def __init__(self, num_tokens: int, dims: int) -> None:
+        super().__init__()
+        self.register_buffer('weight', F.normalize(torch.randn(num_tokens, dims), dim=1))
+        self.register_buffer('initted', torch.zeros(1))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(ids, self.weight)
+
+
+class NormEMAQuantizer(nn.Module):
+    """l2-normalised codebook, cosine nearest code, EMA updates, dead-code restarts.
+
+    Training step (fp32): z = l2norm(z); ids = argmax_k cos(z, e_k); counts n_k and sums s_k of
+    the assigned z are all-reduced over ranks; for every code with n_k > 0,
+    ``e_k <- l2norm(decay * e_k + (1 - decay) * l2norm(s_k / n_k))``; unused codes keep their
+    value. Output: ``z + sg(e_ids - z)`` (straight-through), commitment ``beta * MSE(z, sg(e))``.
+
+    The first training batch initialises the codebook by spherical k-means on the encoder
+    outputs of all ranks (computed on rank 0, broadcast). With ``dead_code_window > 0``, codes
+    unused for that many training steps are re-seeded from the current batch's encoder outputs
+    (sampled on rank 0, broadcast), which the official code lacks.
+
+    Args:
+        num_tokens (int): K. Defaults to 8192.
+        dims (int): D. Defaults to 32.
+        decay (float): EMA decay. Defaults to 0.99.
+        beta (float): commitment weight. Defaults to 1.0.
+        kmeans_init (bool): k-means on the first batch; else random unit codes (still
+            broadcast from rank 0). Defaults to True.
+        kmeans_iters (int): Defaults to 10.
+        dead_code_window (int): restart codes unused for this many steps; 0 disables
+            (the official behaviour). Defaults to 100.
+
+    Buffers:
+        ``embedding.weight`` (K, D), ``embedding.initted`` (1,), ``cluster_size`` (K,) EMA of
+        the counts (the official statistic), ``usage_counts`` (K,) counts since the last
+        :meth:`reset_usage`, ``last_used`` (K,) step of last use, ``num_updates``,
+        ``num_restarts`` (codes restarted so far).
+    """
+
+    def __init__(self, num_tokens: int = 8192, dims: int = 32, decay: float = 0.99,
+                 beta: float = 1.0, kmeans_init: bool = True, kmeans_iters: int = 10,
+                 dead_code_window: int = 100) -> None:
+        super().__init__()
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f'decay must be in [0, 1), got {decay}')
+        if dead_code_window < 0:
+            raise ValueError(f'dead_code_window must be >= 0, got {dead_code_window}')
+        self.num_tokens, self.dims = num_tokens, dims
+        self.decay, self.beta = decay, beta
+        self.kmeans_init, self.kmeans_iters = kmeans_init, kmeans_iters
+        self.dead_code_window = dead_code_window
+        self.embedding = CodebookEmbedding(num_tokens, dims)
+        self.register_buffer('cluster_size', torch.zeros(num_tokens))
+        self.register_buffer('usage_counts', torch.zeros(num_tokens))
+        self.register_buffer('last_used', torch.zeros(num_tokens, dtype=torch.long))
+        self.register_buffer('num_updates', torch.zeros((), dtype=torch.long))
+        self.register_buffer('num_restarts', torch.zeros((), dtype=torch.long))
+        self.batch_counts: Optional[torch.Tensor] = None  # (K,) all-reduced, last step
+
+    # ------------------------------------------------------------------ lookup
+    @property
+    def codebook(self) -> torch.Tensor:
+        return self.embedding.weight
+
+    def lookup(self, z: torch.Tensor) -> torch.Tensor:
+        """Nearest code ids (...) of (..., D) vectors, fp32, no state change."""
+        with torch.autocast(z.device.type, enabled=False):
+            flat = F.normalize(z.detach().float().reshape(-1, self.dims), dim=1)
+            return nearest_code(flat, self.codebook).view(z.shape[:-1])
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        """Quantise (..., D) ``z``; in training mode also update the codebook."""
+        if z.shape[-1] != self.dims:
+            raise ValueError(f'expected (..., {self.dims}) inputs, got {tuple(z.shape)}')
+        with torch.autocast(z.device.type, enabled=False):
+            z = F.normalize(z.float(), dim=-1)
+            flat = z.detach().reshape(-1, self.dims)
+            if self.training and not bool(self.embedding.initted):
+                self._init_codebook(flat)
+            ids = nearest_code(flat, self.codebook)
+            z_q = self.embedding(ids).view_as(z)  # a copy: the values before the EMA step
+            if self.training:
+                self._ema_update(flat, ids)
+            loss_commit = self.beta * F.mse_loss(z, z_q)
+            quantized = z + (z_q - z).detach()
+        return QuantizerOutput(quantized, ids.view(z.shape[:-1]), loss_commit)
+
+    # ------------------------------------------------------------------ training state
+    @torch.no_grad()
+    def _init_codebook(self, flat: torch.Tensor) -> None:
+        samples = gather_rows(flat)
+        if get_rank() == 0:
+            if self.kmeans_init:
+                codes = kmeans_cosine(samples, self.num_tokens, self.kmeans_iters)
+            else:
+                codes = F.normalize(torch.randn_like(self.codebook), dim=1)
+        else:
+            codes = torch.empty_like(self.codebook)
+        broadcast_(codes, 0)
+        self.codebook.copy_(codes)
+        self.embedding.initted.fill_(1)
+        self.last_used.fill_(int(self.num_updates))
+        print_log(f'codebook initialised ({"k-means" if self.kmeans_init else "random"}) '
+                  f'from {samples.shape[0]} vectors', logger='current')
+
+    @torch.no_grad()
+    def _ema_update(self, flat: torch.Tensor, ids: torch.Tensor) -> None:
+        k = self.num_tokens
+        stats = torch.zeros(k, self.dims + 1, device=flat.device)
+        stats[:, :-1].index_add_(0, ids, flat)
+        stats[:, -1] = torch.bincount(ids, minlength=k).float()
+        all_reduce_sum(stats)  # one collective for sums and counts
+        sums, counts = stats[:, :-1], stats[:, -1]
+        self.batch_counts = counts
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.usage_counts.add_(counts)
+        used = counts > 0
+        means = F.normalize(sums[used] / counts[used, None], dim=1)
+        moved = self.codebook[used] * self.decay + means * (1 - self.decay)
+        self.codebook[used] = F.normalize(moved, dim=1)
+        self.num_updates.add_(1)
+        self.last_used[used] = self.num_updates
+        if self.dead_code_window > 0:
+            self._restart_dead_codes(flat)
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, flat: torch.Tensor) -> None:
+        dead = (self.num_updates - self.last_used) >= self.dead_code_window
+        num_dead = int(dead.sum())  # identical on every rank (all-reduced counts)
+        if num_dead == 0:
+            return
+        if get_rank() == 0:
+            new = sample_rows(flat, num_dead)
+        else:
+            new = flat.new_empty(num_dead, self.dims)
+        broadcast_(new, 0)
+        self.codebook[dead] = F.normalize(new, dim=1)
+        self.last_used[dead] = self.num_updates
+        self.num_restarts.add_(num_dead)
+
+    # ------------------------------------------------------------------ statistics
+    def reset_usage(self) -> None:
+        """Start a new usage window (e.g. an epoch)."""
+        self.usage_counts.zero_()
+
+    def usage_stats(self, counts: Optional[torch.Tensor] = None) -> Dict[str, float]:
+        """used_codes, usage (fraction of K), perplexity and restarts of a (K,) count vector.
+
+        Args:
+            counts (Tensor, optional): defaults to the current window's ``usage_counts``.
+        """
+        return dict(codebook_stats(self.usage_counts if counts is None else counts),
+                    restarts=int(self.num_restarts))
+
+
+def codebook_stats(counts: torch.Tensor) -> Dict[str, float]:
+    """used_codes, usage (fraction) and perplexity ``exp(H(p))`` of (K,) code counts."""
+    counts = counts.detach().double().cpu()
+    total = counts.sum()
+    used = int((counts > 0).sum())
+    if total > 0:
+        p = counts[counts > 0] / total
+        perplexity = float(torch.exp(-(p * p.log()).sum()))
+    else:
+        perplexity = 0.0
+    return dict(used_codes=used, usage=used / counts.numel(), perplexity=perplexity)

@@ -1,0 +1,50 @@
+"""Every config in configs/benchmarks/ parses, builds its model and its optimizer wrapper."""
+import glob
+import importlib
+from pathlib import Path
+
+import pytest
+from mmengine import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted(p for p in glob.glob(str(REPO / 'configs/benchmarks/**/*.py'), recursive=True)
+                 if '/_base_/' not in p)
+REGISTRIES = {'mmbeit': 'mmbeit.registry', 'mmdet': 'mmdet.registry', 'mmseg': 'mmseg.registry'}
+
+
+def test_there_are_configs_for_each_downstream_task():
+    names = [Path(p).parent.name for p in CONFIGS]
+    assert {'classification', 'mmdetection', 'mmsegmentation'} <= set(names)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=[Path(p).name for p in CONFIGS])
+def test_config_builds_model_and_layer_decay_optimizer(path):
+    cfg = Config.fromfile(path)
+    scope = cfg.get('default_scope', 'mmbeit')
+    if scope != 'mmbeit':
+        pytest.importorskip(scope)
+    for module in cfg.get('custom_imports', {}).get('imports', []):
+        importlib.import_module(module)
+    init_default_scope(scope)
+    models = importlib.import_module(REGISTRIES[scope]).MODELS
+    model_cfg = cfg.model
+    model_cfg.backbone.pop('init_cfg', None)  # no pretrained file in tests
+    if scope == 'mmdet':  # same structure; a 1024 px grid only makes index tables slow to build
+        model_cfg.backbone.img_size = (256, 256)
+    if scope == 'mmbeit':
+        model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+    model = models.build(model_cfg)
+    assert type(model.backbone).__name__ == 'BEiTViT'
+    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':  # needs a GPU; same param groups
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    lrs = [g['lr'] for g in optim.optimizer.param_groups]
+    assert len(lrs) > 0
+    if 'layer_decay_rate' in cfg.optim_wrapper.get('paramwise_cfg', {}):
+        decay = cfg.optim_wrapper.paramwise_cfg.layer_decay_rate
+        depth = model.backbone.num_layers
+        assert min(lrs) == pytest.approx(cfg.optim_wrapper.optimizer.lr * decay ** (depth + 1))
+        assert max(lrs) == pytest.approx(cfg.optim_wrapper.optimizer.lr)

@@ -1,0 +1,49 @@
+"""Cut the backbone out of any mmbeit checkpoint (BEiT / BEiT v2 / MoCo v3 pretraining, ...).
+
+    python tools/model_converters/extract_backbone.py work_dirs/beitv2/epoch_300.pth \
+        beitv2_backbone.pth --prefix backbone. --unshare-rel-pos-bias
+
+Load the result with ``init_cfg=dict(type='Pretrained', checkpoint=DST, prefix='backbone.')``
+in mmpretrain / mmdet / mmseg configs.
+"""
+from __future__ import annotations
+
+import argparse
+
+from mmbeit.converters import (
+    extract_backbone,
+    get_state_dict,
+    load_checkpoint_file,
+    save_state_dict,
+)
+from mmbeit.converters.checkpoint_io import add_prefix
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='mmbeit checkpoint (MMEngine .pth)')
+    parser.add_argument('dst', help='output checkpoint')
+    parser.add_argument('--source-prefix', default='backbone.',
+                        help='where the backbone sits in the source model')
+    parser.add_argument('--prefix', default='',
+                        help="prefix for the written keys, e.g. 'backbone.'")
+    parser.add_argument('--keep-mask-token', action='store_true',
+                        help='keep the MIM mask token (dropped by default)')
+    parser.add_argument('--unshare-rel-pos-bias', action='store_true',
+                        help='copy the shared relative position table into every block')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    state = get_state_dict(load_checkpoint_file(args.src))
+    backbone = extract_backbone(state, source_prefix=args.source_prefix,
+                                drop=() if args.keep_mask_token else ('mask_token',),
+                                unshare_rel_pos_bias=args.unshare_rel_pos_bias)
+    out = add_prefix(backbone, args.prefix)
+    save_state_dict(out, args.dst, meta=dict(source=args.src, converter='extract_backbone'))
+    print(f'{len(state)} keys -> {len(out)} backbone keys; saved {args.dst}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,54 @@
+"""Convert an official unilm BEiT / BEiT v2 checkpoint to mmbeit keys.
+
+    python tools/model_converters/unilm2mmbeit.py beitv2_base_patch16_224_pt1k.pth out.pth
+    python tools/model_converters/unilm2mmbeit.py SRC DST --backbone-only --prefix backbone. \
+        --unshare-rel-pos-bias      # ready for fine-tuning / detection / segmentation configs
+"""
+from __future__ import annotations
+
+import argparse
+
+from mmbeit.converters import (
+    backbone_only,
+    convert_unilm_beit,
+    get_state_dict,
+    load_checkpoint_file,
+    save_state_dict,
+)
+from mmbeit.converters.backbone_extract import unshare_relative_position_bias
+from mmbeit.converters.checkpoint_io import add_prefix
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='unilm checkpoint (.pth with a "model" entry)')
+    parser.add_argument('dst', help='output checkpoint')
+    parser.add_argument('--backbone-only', action='store_true',
+                        help='keep the backbone only (drops lm_head / aggregation layers)')
+    parser.add_argument('--prefix', default='',
+                        help="with --backbone-only: prefix for the keys, e.g. 'backbone.'")
+    parser.add_argument('--unshare-rel-pos-bias', action='store_true',
+                        help='with --backbone-only: copy the shared relative position table '
+                        'into every block (use_rel_pos_bias=True backbones)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    state = get_state_dict(load_checkpoint_file(args.src), keys=('model', 'module', 'state_dict'))
+    converted, dropped = convert_unilm_beit(state)
+    if args.backbone_only:
+        converted = backbone_only(converted)
+        converted.pop('mask_token', None)
+        if args.unshare_rel_pos_bias:
+            converted = unshare_relative_position_bias(converted)
+        converted = add_prefix(converted, args.prefix)
+    elif args.prefix or args.unshare_rel_pos_bias:
+        raise SystemExit('--prefix / --unshare-rel-pos-bias need --backbone-only')
+    save_state_dict(converted, args.dst, meta=dict(source=args.src, converter='unilm2mmbeit'))
+    print(f'{len(state)} keys -> {len(converted)} keys ({len(dropped)} index buffers dropped); '
+          f'saved {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
