@@ -74,7 +74,7 @@ def build_mmbeit(img_size: int):
     if MODELS.get(tok.type) is None:
         raise SystemExit(f'tokenizer {tok.type} is not registered yet')
     tok.pop('init_cfg', None)  # random tokenizer weights
-    tok.setdefault('encoder', {})['img_size'] = img_size
+    tok.encoder = dict(tok.get('encoder') or {}, img_size=img_size)
     model = MODELS.build(cfg.model)
     model.init_weights()
     return model
@@ -126,6 +126,19 @@ def quiet_logs() -> None:
     MMLogger.get_current_instance().setLevel(logging.WARNING)
 
 
+def peak_rss_mib() -> float:
+    """This process's peak RSS. ``VmHWM`` (Linux) is reset by exec; ``ru_maxrss`` is not (a
+    child started by a big parent would report the parent's peak)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def memory_probe(args) -> None:
     """Fresh process, one model: peak RSS (MiB) after building and after the steps."""
     quiet_logs()
@@ -136,10 +149,10 @@ def memory_probe(args) -> None:
     imgs, samples = make_batch(args.batch, args.img_size, dev)
     dtype = torch.bfloat16 if args.memory_probe[1] == 'bf16' else None
     gc.collect()
-    built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    built = peak_rss_mib()
     for _ in range(args.warmup + 1):
         step(model, optim, imgs, samples, dtype)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     print(json.dumps(dict(built=built, peak=peak)))
 
 
@@ -149,8 +162,12 @@ def cpu_peak_rss(args, name: str, prec: str) -> Dict[str, float]:
            str(args.warmup), '--optimizer-impl', args.optimizer_impl, '--device', 'cpu']
     if args.threads:
         cmd += ['--threads', str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:  # report it, keep the timings
+        print(f'  memory probe {name} {prec} failed ({res.returncode}): '
+              f'{res.stderr.strip().splitlines()[-1:]}')
+        return dict(peak=float('nan'), built=float('nan'))
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def run_precision(args, models, optims, imgs, samples, prec: str, dev: torch.device):

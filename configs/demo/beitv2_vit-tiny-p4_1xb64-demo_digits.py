@@ -22,3 +22,5 @@ param_scheduler = [
 ]
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(by_epoch=False, interval=50, max_keep_ckpts=1))
+train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
+log_processor = dict(by_epoch=False)

@@ -26,3 +26,5 @@ custom_hooks = [
 ]
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(by_epoch=False, interval=50, max_keep_ckpts=1))
+train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
+log_processor = dict(by_epoch=False)

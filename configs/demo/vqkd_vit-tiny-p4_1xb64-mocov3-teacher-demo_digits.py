@@ -24,3 +24,5 @@ param_scheduler = [
          begin=15, end=max_iters),
 ]
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=40, max_keep_ckpts=1))
+train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
+log_processor = dict(by_epoch=False)

@@ -8,12 +8,11 @@ from __future__ import annotations
 from typing import Optional, Tuple, Union
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from mmengine.model import is_model_wrapper
 from torch import nn
 
-from ..models.utils import get_world_size, is_distributed
+from ..models.utils import gather_rows, get_rank, is_distributed
 
 FEATURE_SOURCES = ('backbone', 'neck')
 
@@ -37,21 +36,6 @@ def _default_preprocessor() -> nn.Module:
 
     return ClsDataPreprocessor(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                                to_rgb=True)
-
-
-def _gather_rows(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate (n_r, ...) tensors of all ranks with different n_r, along dim 0."""
-    if not is_distributed():
-        return tensor
-    size = torch.tensor([tensor.shape[0]], device=tensor.device)
-    sizes = [torch.zeros_like(size) for _ in range(get_world_size())]
-    dist.all_gather(sizes, size)
-    longest = int(max(s.item() for s in sizes))
-    padded = tensor.new_zeros((longest, *tensor.shape[1:]))
-    padded[:tensor.shape[0]] = tensor
-    parts = [torch.empty_like(padded) for _ in sizes]
-    dist.all_gather(parts, padded.contiguous())
-    return torch.cat([p[:int(s.item())] for p, s in zip(parts, sizes)])
 
 
 @torch.no_grad()
@@ -91,7 +75,7 @@ def extract_features(model: nn.Module, dataloader, source: str = 'backbone',
     was_training = model.training
     model.eval()
     bar = None
-    if progress and not (is_distributed() and dist.get_rank() != 0):
+    if progress and get_rank() == 0:
         from mmengine.utils import ProgressBar
         bar = ProgressBar(len(dataloader.dataset))
     feats, labels, indices = [], [], []
@@ -110,15 +94,14 @@ def extract_features(model: nn.Module, dataloader, source: str = 'backbone',
             indices.append(torch.tensor([int(s.metainfo.get('sample_idx', -1))
                                          for s in samples]))
             if bar is not None:
-                for _ in samples:
-                    bar.update()
+                bar.update(len(samples))
     finally:
         model.train(was_training)
     feats_t = torch.cat(feats).cpu()
     labels_t = torch.cat(labels).cpu()
     index_t = torch.cat(indices).cpu()
     if is_distributed():
-        feats_t, labels_t, index_t = (_gather_rows(t) for t in (feats_t, labels_t, index_t))
+        feats_t, labels_t, index_t = (gather_rows(t) for t in (feats_t, labels_t, index_t))
         if (index_t < 0).any():
             raise KeyError('data samples need "sample_idx" (a PackInputs meta key) to merge '
                            'the feature banks of several ranks')

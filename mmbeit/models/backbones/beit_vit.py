@@ -12,6 +12,7 @@ from mmbeit.registry import MODELS
 
 from ..utils import RelativePositionBias, TransformerBlock, build_2d_sincos_pos_embed
 from ..utils.pos_embed import resize_pos_embed
+from ..utils.weight_init import init_linear_and_norm
 
 ARCH_SETTINGS: Dict[str, Dict[str, float]] = {
     'tiny': dict(embed_dims=192, num_layers=12, num_heads=3, mlp_ratio=4.0),
@@ -32,7 +33,7 @@ def resolve_arch(arch: Union[str, dict]) -> Dict[str, float]:
     missing = {'embed_dims', 'num_layers', 'num_heads'} - set(arch)
     if missing:
         raise KeyError(f'custom arch dict lacks {sorted(missing)}')
-    return dict(mlp_ratio=4.0, **arch)
+    return {'mlp_ratio': 4.0, **arch}
 
 
 @MODELS.register_module()
@@ -144,15 +145,9 @@ class BEiTViT(BaseBackbone):
             nn.init.trunc_normal_(self.mask_token, std=0.02)
         if self.pos_embed_type == 'learned':
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        init_linear_and_norm(self)
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, RelativePositionBias):
+            if isinstance(m, RelativePositionBias):
                 nn.init.trunc_normal_(m.relative_position_bias_table, std=0.02)
         proj = self.patch_embed.proj
         if self.freeze_patch_embed:  # MoCo v3: xavier-uniform on the flattened kernel

@@ -11,6 +11,7 @@ from torch import nn
 from mmbeit.registry import MODELS
 
 from ..utils import TransformerBlock
+from ..utils.weight_init import init_linear_and_norm
 
 
 @MODELS.register_module()
@@ -70,14 +71,7 @@ class PatchAggregationNeck(BaseModule):
         self._init_blocks()
 
     def _init_blocks(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_linear_and_norm(self)
         for i, blk in enumerate(self.blocks):  # continue the backbone's depth scaling
             scale = math.sqrt(2.0 * (self.early_layers + i + 1))
             blk.attn.proj.weight.data.div_(scale)

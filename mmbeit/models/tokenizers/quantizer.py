@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Dict, NamedTuple, Optional
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import nn
 
-from ..utils import all_reduce_sum, broadcast_, get_rank, get_world_size, is_distributed
+from ..utils import all_reduce_sum, broadcast_, gather_rows, get_rank
 
 # buffers that hold training statistics only; checkpoints of other layouts do not have them
 STAT_BUFFERS = ('usage_counts', 'last_used', 'num_updates', 'num_restarts')
@@ -27,21 +26,6 @@ class QuantizerOutput(NamedTuple):
     quantized: torch.Tensor
     ids: torch.Tensor
     loss_commit: torch.Tensor
-
-
-def gather_rows(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate (n_r, D) tensors of all ranks (n_r may differ) into (sum n_r, D)."""
-    if not is_distributed():
-        return x
-    size = torch.tensor([x.shape[0]], device=x.device)
-    sizes = [torch.zeros_like(size) for _ in range(get_world_size())]
-    dist.all_gather(sizes, size)
-    sizes = [int(s) for s in sizes]
-    padded = x.new_zeros(max(sizes), x.shape[1])
-    padded[:x.shape[0]] = x
-    parts = [torch.empty_like(padded) for _ in sizes]
-    dist.all_gather(parts, padded.contiguous())
-    return torch.cat([p[:n] for p, n in zip(parts, sizes)])
 
 
 def sample_rows(x: torch.Tensor, num: int, generator: Optional[torch.Generator] = None

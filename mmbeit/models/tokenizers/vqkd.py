@@ -13,6 +13,7 @@ from mmbeit.registry import MODELS
 from mmbeit.utils import load_state_dict_report
 
 from ..backbones import BEiTViT
+from ..utils.weight_init import init_linear_and_norm
 from .quantizer import STAT_BUFFERS, NormEMAQuantizer, QuantizerOutput
 
 # structure shared by the encoder and decoder ViTs of VQ-KD (official: absolute position
@@ -88,10 +89,8 @@ class VQKDTokenizer(BaseModule):
             return
         super().init_weights()
         for layer in (self.encode_task_layer, self.decode_task_layer):
-            for m in (layer or []):
-                if isinstance(m, nn.Linear):
-                    nn.init.trunc_normal_(m.weight, std=0.02)
-                    nn.init.zeros_(m.bias)
+            if layer is not None:
+                init_linear_and_norm(layer)
 
     def load_checkpoint(self, path: str) -> Dict[str, list]:
         """Load a local checkpoint of any supported layout (see the class docstring)."""

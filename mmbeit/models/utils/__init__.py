@@ -1,19 +1,20 @@
 from .attention import Attention
 from .distributed import (
-                          all_reduce_sum,
-                          broadcast_,
-                          gather_no_grad,
-                          gather_with_grad,
-                          get_rank,
-                          get_world_size,
-                          is_distributed,
+    all_reduce_sum,
+    broadcast_,
+    gather_no_grad,
+    gather_rows,
+    gather_with_grad,
+    get_rank,
+    get_world_size,
+    is_distributed,
 )
 from .drop_path import DropPath
 from .pos_embed import build_2d_sincos_pos_embed, resize_pos_embed
 from .relative_position import (
-                          RelativePositionBias,
-                          relative_position_index,
-                          resize_relative_position_bias_table,
+    RelativePositionBias,
+    relative_position_index,
+    resize_relative_position_bias_table,
 )
 from .transformer_block import Mlp, TransformerBlock
 
@@ -21,5 +22,6 @@ __all__ = [
     'Attention', 'DropPath', 'Mlp', 'TransformerBlock', 'RelativePositionBias',
     'relative_position_index', 'resize_relative_position_bias_table',
     'build_2d_sincos_pos_embed', 'resize_pos_embed', 'all_reduce_sum', 'broadcast_',
-    'gather_no_grad', 'gather_with_grad', 'get_rank', 'get_world_size', 'is_distributed'
+    'gather_no_grad', 'gather_rows', 'gather_with_grad', 'get_rank', 'get_world_size',
+    'is_distributed'
 ]

@@ -42,6 +42,21 @@ def gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
+def gather_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate (n_r, ...) tensors of all ranks along dim 0; n_r may differ between ranks."""
+    if not is_distributed():
+        return tensor
+    size = torch.tensor([tensor.shape[0]], device=tensor.device)
+    sizes = [torch.zeros_like(size) for _ in range(get_world_size())]
+    dist.all_gather(sizes, size)
+    counts = [int(s) for s in sizes]
+    padded = tensor.new_zeros((max(counts), *tensor.shape[1:]))
+    padded[:tensor.shape[0]] = tensor
+    parts = [torch.empty_like(padded) for _ in counts]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([p[:n] for p, n in zip(parts, counts)])
+
+
 class _GatherWithGrad(torch.autograd.Function):
     """all_gather whose backward returns this rank's slice of the summed gradient."""
 

@@ -1,0 +1,296 @@
+"""MoCo v3 ViT-S/16 training step: mmbeit vs mmpretrain 1.2, alternating in one process.
+
+Both models come from their ViT-S recipe (mmbeit's ``configs/mocov3/mocov3_vit-small-p16_32xb128-
+amp-coslr-300e_in1k.py``, mmpretrain's ``mocov3/mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k
+.py``; SyncBN -> BN, no process group here) with the same AdamW (lr 2.4e-3, wd 0.1). A step =
+``SelfSupDataPreprocessor`` on the same synthetic uint8 two-view batch + loss (query encoder,
+momentum update of the key encoder, keys, symmetrised InfoNCE) + backward + AdamW step. The two
+models alternate step by step (who goes first flips each round) after warm-up steps, so both see
+the same machine load. Reported per precision (fp32, bf16 autocast): median img/s per model, the
+ratio, the ratio of the model part only (preprocessor + loss + backward), and peak memory (CUDA:
+``max_memory_allocated`` of one step over the resident weights / buffers / AdamW state; CPU: peak
+RSS of a fresh process per model).
+
+    python benchmarks/mocov3_step.py          # CPU: batch 8, 224 px, 3 rounds x 1 step, 2-3 min
+    python benchmarks/mocov3_step.py --device cuda --batch 128 --rounds 5 --steps 10
+    python benchmarks/mocov3_step.py --arch tiny --img-size 32 --batch 2 --hid-channels 64  # smoke
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+from mmpretrain.structures import DataSample
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(BENCH_DIR)
+if BENCH_DIR not in sys.path:
+    sys.path.insert(0, BENCH_DIR)
+from beitv2_step import peak_rss_mib, quiet_logs, sync  # noqa: E402
+
+MODEL_NAMES = ('mmbeit', 'mmpretrain')
+MMBEIT_CONFIG = 'configs/mocov3/mocov3_vit-small-p16_32xb128-amp-coslr-300e_in1k.py'
+# mmpretrain::mocov3/... (Config.fromfile of mmengine 0.10.7 cannot open the '::' name itself)
+MMPRETRAIN_CONFIG = 'mocov3/mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k.py'
+# --arch tiny: ViT-Ti/16 (192 wide, 12 layers, 3 heads) in each library's arch spelling
+TINY_ARCH = dict(mmbeit=dict(embed_dims=192, num_layers=12, num_heads=3, mlp_ratio=4.0),
+                 mmpretrain=dict(embed_dims=192, num_layers=12, num_heads=3,
+                                 feedforward_channels=768))
+
+
+def mmbeit_config() -> Config:
+    return Config.fromfile(os.path.join(REPO_ROOT, MMBEIT_CONFIG))
+
+
+def mmpretrain_config() -> Config:
+    import mmpretrain
+    return Config.fromfile(os.path.join(os.path.dirname(mmpretrain.__file__), '.mim', 'configs',
+                                        MMPRETRAIN_CONFIG))
+
+
+def optim_cfg(impl: str = 'foreach') -> dict:
+    """mmbeit's recipe optimizer (identical to mmpretrain's: AdamW lr 2.4e-3, wd 0.1), as a plain
+    ``OptimWrapper`` (bf16 runs under ``torch.autocast`` instead of the recipe's fp16 AMP, which
+    needs CUDA); ``impl`` picks torch's AdamW implementation, the same for both models."""
+    opt = dict(mmbeit_config().optim_wrapper.optimizer)
+    opt.update({'foreach': dict(foreach=True), 'fused': dict(fused=True), 'loop': {}}[impl])
+    return dict(type='OptimWrapper', optimizer=opt)
+
+
+def set_schedule(cur_iter: int = 0, max_iters: int = 93_750) -> None:
+    """Both algorithms read ``iter`` / ``max_iters`` from the message hub for the cosine
+    momentum (a runner sets them; default: 300 epochs x 312.5 iters of ImageNet at 4096)."""
+    hub = MessageHub.get_current_instance()
+    hub.update_info('iter', cur_iter)
+    hub.update_info('max_iters', max_iters)
+
+
+def build_mmbeit(img_size: int = 224, arch: str = 'small',
+                 hid_channels: Optional[int] = None):
+    """mmbeit's MoCoV3 from its ViT-S recipe (``arch='tiny'``: ViT-Ti, for tests)."""
+    import mmbeit.models  # noqa: F401
+    from mmbeit.registry import MODELS
+    model_cfg = mmbeit_config().model
+    model_cfg.backbone.img_size = img_size
+    if arch == 'tiny':
+        model_cfg.backbone.arch = TINY_ARCH['mmbeit']
+        model_cfg.neck.in_channels = TINY_ARCH['mmbeit']['embed_dims']
+    if hid_channels:
+        model_cfg.neck.hid_channels = model_cfg.predictor.hid_channels = hid_channels
+    set_schedule()
+    with DefaultScope.overwrite_default_scope('mmbeit'):
+        model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model
+
+
+def build_mmpretrain(img_size: int = 224, arch: str = 'small',
+                     hid_channels: Optional[int] = None):
+    """mmpretrain 1.2's MoCoV3 from its ViT-S recipe, SyncBN -> BN (single process)."""
+    from mmpretrain.registry import MODELS
+    cfg = mmpretrain_config()
+    model_cfg = cfg.model
+    model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)  # top level in mmpretrain
+    model_cfg.backbone.img_size = img_size
+    if arch == 'tiny':
+        model_cfg.backbone.arch = TINY_ARCH['mmpretrain']
+        model_cfg.neck.in_channels = TINY_ARCH['mmpretrain']['embed_dims']
+    for mlp in (model_cfg.neck, model_cfg.head.predictor):  # NonLinearNeck defaults to SyncBN
+        mlp.norm_cfg = dict(type='BN1d')
+        if hid_channels:
+            mlp.hid_channels = hid_channels
+    set_schedule()
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model
+
+
+BUILDERS = dict(mmbeit=build_mmbeit, mmpretrain=build_mmpretrain)
+
+
+def build(name: str, args) -> torch.nn.Module:
+    return BUILDERS[name](args.img_size, args.arch, args.hid_channels).to(args.device).train()
+
+
+def make_batch(batch: int, img_size: int, device, seed: int = 0) -> dict:
+    """A collated two-view batch as the dataloader gives it: ``inputs`` = two uint8
+    (B, 3, S, S) BGR tensors, ``data_samples`` = B empty ``DataSample``."""
+    g = torch.Generator().manual_seed(seed)
+    views = [torch.randint(0, 256, (batch, 3, img_size, img_size), generator=g,
+                           dtype=torch.uint8).to(device) for _ in range(2)]
+    return dict(inputs=views, data_samples=[DataSample() for _ in range(batch)])
+
+
+def step(model, optim, data: dict, dtype: Optional[torch.dtype]) -> Dict[str, float]:
+    """One training step; returns its model (preprocessor + loss + backward) and total times
+    (s). Each algorithm updates its own momentum key encoder inside ``loss``."""
+    dev = next(model.parameters()).device
+    sync(dev)
+    t0 = time.perf_counter()
+    with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        batch = model.data_preprocessor(data, True)
+        losses = model(**batch, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    optim.backward(loss)
+    sync(dev)
+    t1 = time.perf_counter()
+    optim.step()
+    optim.zero_grad()
+    sync(dev)
+    return dict(model=t1 - t0, total=time.perf_counter() - t0, loss=float(loss.detach()))
+
+
+def resident_mib(model, optim) -> float:
+    """Weights, buffers and optimizer state of one model (MiB)."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    tensors += [v for s in optim.optimizer.state.values() for v in s.values()
+                if isinstance(v, torch.Tensor)]
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
+
+def probe_peak_rss(args, name: str, prec: str) -> Dict[str, float]:
+    """Peak RSS (MiB) of this process after building ``name`` and after warm-up + 1 steps
+    (meaningful in a fresh process that builds only this model)."""
+    torch.manual_seed(0)
+    model = build(name, args)
+    optim = build_optim_wrapper(model, optim_cfg(args.optimizer_impl))
+    data = make_batch(args.batch, args.img_size, args.device)
+    dtype = torch.bfloat16 if prec == 'bf16' else None
+    gc.collect()
+    built = peak_rss_mib()
+    for _ in range(args.warmup + 1):
+        step(model, optim, data, dtype)
+    return dict(built=built, peak=peak_rss_mib())
+
+
+def cpu_peak_rss(args, name: str, prec: str) -> Dict[str, float]:
+    cmd = [sys.executable, os.path.abspath(__file__), '--memory-probe', name, prec,
+           '--batch', str(args.batch), '--img-size', str(args.img_size), '--warmup',
+           str(args.warmup), '--optimizer-impl', args.optimizer_impl, '--device', 'cpu',
+           '--arch', args.arch]
+    if args.hid_channels:
+        cmd += ['--hid-channels', str(args.hid_channels)]
+    if args.threads:
+        cmd += ['--threads', str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_precision(args, models, optims, data, prec: str):
+    """Warm-up, CUDA step peak per model, then alternating timed steps."""
+    dtype = torch.bfloat16 if prec == 'bf16' else None
+    for name in models:  # allocator, oneDNN caches, lazily created AdamW state
+        for _ in range(args.warmup):
+            step(models[name], optims[name], data, dtype)
+    peak: Dict[str, float] = {}
+    if args.device.type == 'cuda':
+        for name in models:
+            gc.collect()
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            step(models[name], optims[name], data, dtype)
+            peak[name] = (torch.cuda.max_memory_allocated() - base) / 2**20
+    times: Dict[str, List[Dict[str, float]]] = {k: [] for k in models}
+    for r in range(args.rounds):
+        order = list(models) if r % 2 == 0 else list(models)[::-1]
+        for _ in range(args.steps):
+            for name in order:
+                times[name].append(step(models[name], optims[name], data, dtype))
+    return times, peak
+
+
+def report(args, models, optims, prec: str, times, peak) -> None:
+    med = {k: {p: statistics.median(t[p] for t in v) for p in ('total', 'model')}
+           for k, v in times.items()}
+    print(f'[{prec}]')
+    for name in models:
+        ips = args.batch / med[name]['total']
+        if name in peak and args.device.type == 'cuda':
+            mem = (f', step peak allocated {peak[name]:.0f} MiB over '
+                   f'{resident_mib(models[name], optims[name]):.0f} MiB resident')
+        elif name in peak:
+            mem = (f', peak RSS {peak[name]:.0f} MiB '
+                   f'(+{peak[name + ".step"]:.0f} MiB over the built model)')
+        else:
+            mem = ''
+        spread = [round(args.batch / t['total'], 2) for t in times[name]]
+        print(f'  {name:10s} {ips:7.2f} img/s  (model {med[name]["model"]:.3f} s, '
+              f'step {med[name]["total"]:.3f} s{mem}); img/s per step {spread}')
+    ratio = med['mmpretrain']['total'] / med['mmbeit']['total']
+    ratio_model = med['mmpretrain']['model'] / med['mmbeit']['model']
+    print(f'  ratio mmbeit / mmpretrain: {ratio:.2f}x img/s '
+          f'(preprocessor + loss + backward only: {ratio_model:.2f}x)')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--batch', type=int, default=8, help='images per view')
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--arch', default='small', choices=['small', 'tiny'],
+                        help='ViT-S/16 (the recipe) or ViT-Ti/16 (smoke tests)')
+    parser.add_argument('--hid-channels', type=int, default=0,
+                        help='projector / predictor hidden width (0: the recipe, 4096)')
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--steps', type=int, default=1, help='timed steps per model per round')
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--precision', nargs='+', default=['fp32', 'bf16'],
+                        choices=['fp32', 'bf16'])
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    parser.add_argument('--optimizer-impl', default='foreach', choices=['foreach', 'fused', 'loop'],
+                        help="torch's AdamW implementation, the same for both models")
+    parser.add_argument('--no-memory', action='store_true', help='skip the CPU RSS probes')
+    parser.add_argument('--memory-probe', nargs=2, metavar=('MODEL', 'PREC'),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.device = torch.device(args.device)
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    quiet_logs()
+    if args.memory_probe:
+        print(json.dumps(probe_peak_rss(args, *args.memory_probe)))
+        return
+    torch.manual_seed(0)
+    models = {k: build(k, args) for k in MODEL_NAMES}
+    optims = {k: build_optim_wrapper(m, optim_cfg(args.optimizer_impl))
+              for k, m in models.items()}
+    data = make_batch(args.batch, args.img_size, args.device)
+    n_params = {k: sum(p.numel() for p in m.parameters() if p.requires_grad) / 1e6
+                for k, m in models.items()}
+    print(f'device {args.device} ({torch.get_num_threads()} threads, load avg '
+          f'{os.getloadavg()[0]:.1f}), torch {torch.__version__}, ViT-{args.arch[0].upper()}/16 '
+          f'{args.img_size}px, batch {args.batch} x 2 views, AdamW {args.optimizer_impl}, '
+          f'{args.rounds} rounds x {args.steps} steps per model (alternating), {args.warmup} '
+          f'warm-up; trainable params ' + ', '.join(f'{k} {v:.2f}M' for k, v in n_params.items())
+          + '; medians')
+    for prec in args.precision:
+        times, peak = run_precision(args, models, optims, data, prec)
+        if args.device.type == 'cpu' and not args.no_memory:
+            for name in models:
+                rss = cpu_peak_rss(args, name, prec)
+                peak[name] = rss['peak']
+                peak[name + '.step'] = rss['peak'] - rss['built']
+        report(args, models, optims, prec, times, peak)
+
+
+if __name__ == '__main__':
+    main()
