@@ -2,9 +2,11 @@
 # the teacher (tools/demo.py passes model.teacher.checkpoint=<stage-1 checkpoint>).
 _base_ = ['../vqkd/vqkd_vit-tiny-p4_1xb64-randteacher-20e_digits.py']
 teacher_dims = 192
-max_iters = 160
+max_iters = 400
 model = dict(
     tokenizer=dict(target_dims=teacher_dims),
+    # a small MoCo v3 ViT's patch features share one direction (cos ~0.98): centre the targets
+    target_center_momentum=0.9,
     teacher=dict(
         _delete_=True,
         type='BackboneTeacher',
@@ -23,6 +25,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min=1e-5, T_max=max_iters - 15, by_epoch=False,
          begin=15, end=max_iters),
 ]
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=40, max_keep_ckpts=1))
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=1))
 train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
 log_processor = dict(by_epoch=False)

@@ -6,6 +6,8 @@ teacher_checkpoint = 'work_dirs/mocov3_vit-tiny-p4_digits/latest.pth'
 teacher_dims = 192
 model = dict(
     tokenizer=dict(target_dims=teacher_dims),
+    # a small MoCo v3 ViT's patch features share one direction (cos ~0.98): centre the targets
+    target_center_momentum=0.9,
     teacher=dict(
         _delete_=True,
         type='BackboneTeacher',

@@ -3,6 +3,12 @@
 One step: target = teacher(image) (frozen, no grad); z = proj(encoder(image)); codes =
 quantize(z) (EMA codebook update, straight-through); prediction = decoder(codes);
 loss = mean(1 - cos(prediction, target)) + commitment.
+
+Teachers whose patch features all point along one shared direction (common for ViTs whose final
+LayerNorm bias dominates, e.g. a small MoCo v3 model) make the cosine loss nearly zero for a
+constant prediction, and the codes learn nothing; ``target_center_momentum`` subtracts a running
+mean of the teacher's features from the targets, and the first training step warns when the
+raw targets look like that.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 from torch import nn
@@ -17,6 +24,10 @@ from torch import nn
 from mmbeit.registry import MODELS
 
 from ..tokenizers.quantizer import codebook_stats
+from ..utils import all_reduce_sum
+
+# warn when a constant prediction already gets the cosine loss below this
+SHARED_DIRECTION_WARN_LOSS = 0.05
 
 
 def cosine_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -36,6 +47,11 @@ class VQKD(BaseModel):
         input_range (tuple[float, float]): value range of the preprocessed images the
             tokenizer sees; mapped affinely to [0, 1] for the teacher, which normalises with
             its own mean / std. Defaults to (-1, 1).
+        target_center_momentum (float, optional): subtract a running mean ``c`` (C,) of the
+            teacher's features from the targets: the first training batch sets ``c`` to its
+            mean, later ones update ``c = m * c + (1 - m) * batch_mean``, all-reduced over
+            ranks, kept in the checkpoint. None (default, as the official recipe) keeps the raw
+            teacher features.
         data_preprocessor (dict, optional): Defaults to ``ClsDataPreprocessor`` with mean =
             std = 127.5 (RGB in [-1, 1]).
         init_cfg (dict, optional): MMEngine init config.
@@ -47,6 +63,7 @@ class VQKD(BaseModel):
 
     def __init__(self, tokenizer: dict, teacher: dict,
                  input_range: Tuple[float, float] = (-1.0, 1.0),
+                 target_center_momentum: Optional[float] = None,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -69,6 +86,15 @@ class VQKD(BaseModel):
             raise ValueError(f'input_range must be (low, high) with high > low, got '
                              f'{input_range}')
         self.input_range = (float(low), float(high))
+        if target_center_momentum is not None and not 0 <= target_center_momentum < 1:
+            raise ValueError(f'target_center_momentum must be in [0, 1), got '
+                             f'{target_center_momentum}')
+        self.target_center_momentum = target_center_momentum
+        if target_center_momentum is not None:
+            dims = self.tokenizer.target_dims
+            self.register_buffer('target_center', torch.zeros(dims))
+            self.register_buffer('target_center_ready', torch.zeros((), dtype=torch.bool))
+        self._targets_checked = False
 
     @property
     def quantizer(self):
@@ -78,7 +104,36 @@ class VQKD(BaseModel):
         """Frozen teacher features (B, N, C) of tokenizer-range images."""
         low, high = self.input_range
         with torch.no_grad():
-            return self.teacher(((images - low) / (high - low)).clamp_(0, 1))
+            target = self.teacher(((images - low) / (high - low)).clamp_(0, 1))
+            if self.training and not self._targets_checked:
+                self._check_target_spread(target)
+            if self.target_center_momentum is None:
+                return target
+            if self.training:
+                self._update_center(target)
+            return target - self.target_center.to(target.dtype)
+
+    def _update_center(self, target: torch.Tensor) -> None:
+        flat = target.float().flatten(0, -2)
+        stats = all_reduce_sum(torch.cat([flat.sum(0), flat.new_tensor([flat.shape[0]])]))
+        batch_mean = stats[:-1] / stats[-1]
+        if not bool(self.target_center_ready):
+            self.target_center.copy_(batch_mean)
+            self.target_center_ready.fill_(True)
+        else:
+            m = self.target_center_momentum
+            self.target_center.mul_(m).add_(batch_mean, alpha=1 - m)
+
+    def _check_target_spread(self, target: torch.Tensor) -> None:
+        """Warn once if a constant prediction already gets a tiny cosine loss."""
+        self._targets_checked = True
+        unit = F.normalize(target.float().flatten(0, -2), dim=-1)
+        constant_loss = float(1 - (unit @ F.normalize(unit.mean(0), dim=0)).mean())
+        if constant_loss < SHARED_DIRECTION_WARN_LOSS and self.target_center_momentum is None:
+            print_log(f'VQKD: the teacher\'s patch features share one direction (a constant '
+                      f'prediction gets cosine loss {constant_loss:.4f}), so the codes can '
+                      'learn little; set model.target_center_momentum (e.g. 0.9) to centre '
+                      'the targets', logger='current', level=30)
 
     def forward(self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
                 data_samples: Optional[List[DataSample]] = None, mode: str = 'tensor'):
