@@ -101,7 +101,8 @@ class VQKD(BaseModel):
         return self.tokenizer.quantize
 
     def teacher_targets(self, images: torch.Tensor) -> torch.Tensor:
-        """Frozen teacher features (B, N, C) of tokenizer-range images."""
+        """Frozen teacher features (B, N, C) of tokenizer-range images (centred, in fp32, when
+        ``target_center_momentum`` is set)."""
         low, high = self.input_range
         with torch.no_grad():
             target = self.teacher(((images - low) / (high - low)).clamp_(0, 1))
@@ -111,7 +112,7 @@ class VQKD(BaseModel):
                 return target
             if self.training:
                 self._update_center(target)
-            return target - self.target_center.to(target.dtype)
+            return target.float() - self.target_center  # fp32: the shared part cancels
 
     def _update_center(self, target: torch.Tensor) -> None:
         flat = target.float().flatten(0, -2)
