@@ -21,6 +21,7 @@ from torch import nn
 from mmbeit.registry import MODELS
 
 from ..tokenizers.logit_laplace import logit_laplace_nll, unmap_pixels
+from .token_samples import token_data_samples
 
 ANNEAL_MODES = ('cosine', 'linear', 'exp')
 # DALL-E paper, appendix A.2 (cosine schedules): tau 1 -> 1/16 over the first 150k updates,
@@ -155,12 +156,7 @@ class DVAE(BaseModel):
     def predict(self, images: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
         """Token ids (h, w) per image as ``pred_tokens``."""
-        ids = self.tokenizer.tokenize(images)
-        if data_samples is None:
-            data_samples = [DataSample() for _ in range(ids.shape[0])]
-        for ds, tokens in zip(data_samples, ids):
-            ds.set_field(tokens, 'pred_tokens')
-        return data_samples
+        return token_data_samples(self.tokenizer.tokenize(images), data_samples)
 
     def loss(self, images: torch.Tensor, data_samples: Optional[List[DataSample]] = None
              ) -> Dict[str, torch.Tensor]:

@@ -25,6 +25,7 @@ from mmbeit.registry import MODELS
 
 from ..tokenizers.quantizer import codebook_stats
 from ..utils import all_reduce_sum
+from .token_samples import token_data_samples
 
 # warn when a constant prediction already gets the cosine loss below this
 SHARED_DIRECTION_WARN_LOSS = 0.05
@@ -169,10 +170,5 @@ class VQKD(BaseModel):
     def predict(self, images: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
         """Token ids (h, w) per image as ``pred_tokens``."""
-        ids = self.tokenizer.tokenize(images)
-        if data_samples is None:
-            data_samples = [DataSample() for _ in range(ids.shape[0])]
-        for sample, tokens in zip(data_samples, ids):
-            sample.set_field(tokens, 'pred_tokens')
-            sample.set_field(self.tokenizer.num_tokens, 'num_tokens', field_type='metainfo')
-        return data_samples
+        return token_data_samples(self.tokenizer.tokenize(images), data_samples,
+                                  self.tokenizer.num_tokens)
