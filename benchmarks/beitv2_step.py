@@ -16,21 +16,29 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import os
-import resource
-import statistics
-import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
-from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmpretrain.structures import DataSample
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(BENCH_DIR))
+sys.path.insert(0, BENCH_DIR)
+from step_harness import (  # noqa: E402
+    ADAMW_IMPL,
+    add_common_args,
+    alternate_steps,
+    cpu_peak_rss,
+    medians,
+    peak_rss_mib,
+    quiet_logs,
+    sync,
+)
+
 import mmbeit.models  # noqa: E402,F401
 from mmbeit.registry import MODELS  # noqa: E402
 
@@ -41,9 +49,8 @@ MMPRETRAIN_CONFIG = 'beitv2/beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'
 
 def optim_cfg(impl: str) -> dict:
     """The same AdamW for both models; ``impl`` picks torch's implementation only."""
-    extra = {'foreach': dict(foreach=True), 'fused': dict(fused=True), 'loop': {}}[impl]
     return dict(optimizer=dict(type='AdamW', lr=1.5e-3, betas=(0.9, 0.98), weight_decay=0.05,
-                               **extra),
+                               **ADAMW_IMPL[impl]),
                 clip_grad=dict(max_norm=3.0))
 
 
@@ -99,11 +106,6 @@ def make_batch(batch: int, img_size: int, device: torch.device, seed: int = 0):
     return imgs, samples
 
 
-def sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-
-
 def step(model, optim, imgs, samples, dtype: Optional[torch.dtype]) -> Dict[str, float]:
     """One training step; returns its model (tok + fwd + bwd) and optimizer times (s)."""
     dev = imgs[0].device
@@ -119,24 +121,6 @@ def step(model, optim, imgs, samples, dtype: Optional[torch.dtype]) -> Dict[str,
     optim.zero_grad()
     sync(dev)
     return dict(model=t1 - t0, total=time.perf_counter() - t0)
-
-
-def quiet_logs() -> None:
-    MMLogger.get_instance('mmengine').setLevel(logging.WARNING)
-    MMLogger.get_current_instance().setLevel(logging.WARNING)
-
-
-def peak_rss_mib() -> float:
-    """This process's peak RSS. ``VmHWM`` (Linux) is reset by exec; ``ru_maxrss`` is not (a
-    child started by a big parent would report the parent's peak)."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def memory_probe(args) -> None:
@@ -156,20 +140,6 @@ def memory_probe(args) -> None:
     print(json.dumps(dict(built=built, peak=peak)))
 
 
-def cpu_peak_rss(args, name: str, prec: str) -> Dict[str, float]:
-    cmd = [sys.executable, os.path.abspath(__file__), '--memory-probe', name, prec,
-           '--batch', str(args.batch), '--img-size', str(args.img_size), '--warmup',
-           str(args.warmup), '--optimizer-impl', args.optimizer_impl, '--device', 'cpu']
-    if args.threads:
-        cmd += ['--threads', str(args.threads)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:  # report it, keep the timings
-        print(f'  memory probe {name} {prec} failed ({res.returncode}): '
-              f'{res.stderr.strip().splitlines()[-1:]}')
-        return dict(peak=float('nan'), built=float('nan'))
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
 def run_precision(args, models, optims, imgs, samples, prec: str, dev: torch.device):
     dtype = torch.bfloat16 if prec == 'bf16' else None
     peak: Dict[str, float] = {}
@@ -183,32 +153,15 @@ def run_precision(args, models, optims, imgs, samples, prec: str, dev: torch.dev
             step(models[name], optims[name], imgs, samples, dtype)
         if dev.type == 'cuda':
             peak[name] = (torch.cuda.max_memory_allocated() - base) / 2**20
-    times: Dict[str, List[Dict[str, float]]] = {k: [] for k in models}
-    for r in range(args.rounds):
-        order = list(models) if r % 2 == 0 else list(models)[::-1]
-        for _ in range(args.steps):
-            for name in order:  # alternate step by step, flip who goes first each round
-                times[name].append(step(models[name], optims[name], imgs, samples, dtype))
+    times = alternate_steps(list(models), lambda name: step(models[name], optims[name], imgs,
+                                                            samples, dtype),
+                            args.rounds, args.steps)
     return times, peak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--batch', type=int, default=4)
-    parser.add_argument('--img-size', type=int, default=224)
-    parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--steps', type=int, default=2, help='timed steps per model per round')
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--precision', nargs='+', default=['fp32', 'bf16'],
-                        choices=['fp32', 'bf16'])
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
-    parser.add_argument('--optimizer-impl', default='foreach', choices=['foreach', 'fused', 'loop'],
-                        help="torch's AdamW implementation, the same for both models "
-                        "(foreach: torch's CUDA default; loop: its CPU default)")
-    parser.add_argument('--no-memory', action='store_true', help='skip the CPU RSS probes')
-    parser.add_argument('--memory-probe', nargs=2, metavar=('MODEL', 'PREC'),
-                        help=argparse.SUPPRESS)
+    add_common_args(parser, batch=4, steps=2)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -227,11 +180,10 @@ def main() -> None:
           f'{args.steps} steps per model (alternating), {args.warmup} warm-up; medians')
     for prec in args.precision:
         times, peak = run_precision(args, models, optims, imgs, samples, prec, dev)
-        med = {k: {p: statistics.median(t[p] for t in v) for p in ('total', 'model')}
-               for k, v in times.items()}
+        med = medians(times)
         if dev.type == 'cpu' and not args.no_memory:
             for name in models:
-                rss = cpu_peak_rss(args, name, prec)
+                rss = cpu_peak_rss(os.path.abspath(__file__), args, name, prec)
                 peak[name] = rss['peak']
                 peak[name + '.step'] = rss['peak'] - rss['built']
         print(f'[{prec}]')

@@ -21,11 +21,9 @@ import argparse
 import gc
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -38,7 +36,16 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
-from beitv2_step import peak_rss_mib, quiet_logs, sync  # noqa: E402
+from step_harness import (  # noqa: E402
+    ADAMW_IMPL,
+    add_common_args,
+    alternate_steps,
+    cpu_peak_rss,
+    medians,
+    peak_rss_mib,
+    quiet_logs,
+    sync,
+)
 
 MODEL_NAMES = ('mmbeit', 'mmpretrain')
 MMBEIT_CONFIG = 'configs/mocov3/mocov3_vit-small-p16_32xb128-amp-coslr-300e_in1k.py'
@@ -65,7 +72,7 @@ def optim_cfg(impl: str = 'foreach') -> dict:
     ``OptimWrapper`` (bf16 runs under ``torch.autocast`` instead of the recipe's fp16 AMP, which
     needs CUDA); ``impl`` picks torch's AdamW implementation, the same for both models."""
     opt = dict(mmbeit_config().optim_wrapper.optimizer)
-    opt.update({'foreach': dict(foreach=True), 'fused': dict(fused=True), 'loop': {}}[impl])
+    opt.update(ADAMW_IMPL[impl])
     return dict(type='OptimWrapper', optimizer=opt)
 
 
@@ -176,19 +183,6 @@ def probe_peak_rss(args, name: str, prec: str) -> Dict[str, float]:
     return dict(built=built, peak=peak_rss_mib())
 
 
-def cpu_peak_rss(args, name: str, prec: str) -> Dict[str, float]:
-    cmd = [sys.executable, os.path.abspath(__file__), '--memory-probe', name, prec,
-           '--batch', str(args.batch), '--img-size', str(args.img_size), '--warmup',
-           str(args.warmup), '--optimizer-impl', args.optimizer_impl, '--device', 'cpu',
-           '--arch', args.arch]
-    if args.hid_channels:
-        cmd += ['--hid-channels', str(args.hid_channels)]
-    if args.threads:
-        cmd += ['--threads', str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def run_precision(args, models, optims, data, prec: str):
     """Warm-up, CUDA step peak per model, then alternating timed steps."""
     dtype = torch.bfloat16 if prec == 'bf16' else None
@@ -204,18 +198,14 @@ def run_precision(args, models, optims, data, prec: str):
             base = torch.cuda.memory_allocated()
             step(models[name], optims[name], data, dtype)
             peak[name] = (torch.cuda.max_memory_allocated() - base) / 2**20
-    times: Dict[str, List[Dict[str, float]]] = {k: [] for k in models}
-    for r in range(args.rounds):
-        order = list(models) if r % 2 == 0 else list(models)[::-1]
-        for _ in range(args.steps):
-            for name in order:
-                times[name].append(step(models[name], optims[name], data, dtype))
+    times = alternate_steps(list(models), lambda name: step(models[name], optims[name], data,
+                                                            dtype),
+                            args.rounds, args.steps)
     return times, peak
 
 
 def report(args, models, optims, prec: str, times, peak) -> None:
-    med = {k: {p: statistics.median(t[p] for t in v) for p in ('total', 'model')}
-           for k, v in times.items()}
+    med = medians(times)
     print(f'[{prec}]')
     for name in models:
         ips = args.batch / med[name]['total']
@@ -238,24 +228,11 @@ def report(args, models, optims, prec: str, times, peak) -> None:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--batch', type=int, default=8, help='images per view')
-    parser.add_argument('--img-size', type=int, default=224)
+    add_common_args(parser, batch=8, steps=1)
     parser.add_argument('--arch', default='small', choices=['small', 'tiny'],
                         help='ViT-S/16 (the recipe) or ViT-Ti/16 (smoke tests)')
     parser.add_argument('--hid-channels', type=int, default=0,
                         help='projector / predictor hidden width (0: the recipe, 4096)')
-    parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--steps', type=int, default=1, help='timed steps per model per round')
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--precision', nargs='+', default=['fp32', 'bf16'],
-                        choices=['fp32', 'bf16'])
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
-    parser.add_argument('--optimizer-impl', default='foreach', choices=['foreach', 'fused', 'loop'],
-                        help="torch's AdamW implementation, the same for both models")
-    parser.add_argument('--no-memory', action='store_true', help='skip the CPU RSS probes')
-    parser.add_argument('--memory-probe', nargs=2, metavar=('MODEL', 'PREC'),
-                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.device = torch.device(args.device)
     return args
@@ -286,7 +263,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         times, peak = run_precision(args, models, optims, data, prec)
         if args.device.type == 'cpu' and not args.no_memory:
             for name in models:
-                rss = cpu_peak_rss(args, name, prec)
+                extra = ['--arch', args.arch]
+                if args.hid_channels:
+                    extra += ['--hid-channels', str(args.hid_channels)]
+                rss = cpu_peak_rss(os.path.abspath(__file__), args, name, prec, extra)
                 peak[name] = rss['peak']
                 peak[name + '.step'] = rss['peak'] - rss['built']
         report(args, models, optims, prec, times, peak)
