@@ -6,12 +6,12 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
+from mmpretrain.models.utils import resize_pos_embed
 from torch import nn
 
 from mmbeit.registry import MODELS
 
 from ..utils import RelativePositionBias, TransformerBlock, build_2d_sincos_pos_embed
-from ..utils.pos_embed import resize_pos_embed
 from ..utils.weight_init import init_linear_and_norm
 
 ARCH_SETTINGS: Dict[str, Dict[str, float]] = {
@@ -129,7 +129,6 @@ class BEiTViT(BaseBackbone):
         ])
         self.final_norm = final_norm
         self.norm = nn.LayerNorm(c, eps=norm_eps) if final_norm else nn.Identity()
-        self.avg_token_norm = avg_token_norm
         self.fc_norm = nn.LayerNorm(c, eps=norm_eps) if avg_token_norm else None
         self.freeze_patch_embed = freeze_patch_embed
         self.frozen_stages = frozen_stages
@@ -275,4 +274,4 @@ class BEiTViT(BaseBackbone):
         """Utility for checkpoints of another resolution (learned absolute embedding)."""
         if self.pos_embed is not None:
             self.pos_embed.data = resize_pos_embed(self.pos_embed.data, src_size,
-                                                   self.patch_resolution)
+                                                   self.patch_resolution, mode='bicubic')

@@ -69,7 +69,6 @@ class BEiTV2Head(BEiTV1Head):
     def __init__(self, embed_dims: int, num_tokens: int = 8192, shared_lm_head: bool = True,
                  init_cfg: dict | None = None) -> None:
         super().__init__(embed_dims, num_tokens, init_cfg)
-        self.shared_lm_head = shared_lm_head
         self.lm_head_agg = None if shared_lm_head else _lm_head(embed_dims, num_tokens)
 
     def loss(self, feats: torch.Tensor, feats_agg: torch.Tensor,

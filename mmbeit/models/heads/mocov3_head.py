@@ -4,11 +4,13 @@ from __future__ import annotations
 from typing import Dict
 
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmbeit.registry import MODELS
 
-from .contrastive_loss import infonce_loss
+from ..utils import gather_no_grad
+from .contrastive_loss import check_query_key, infonce_with_gathered_keys
 
 
 @MODELS.register_module()
@@ -32,6 +34,11 @@ class MoCoV3ContrastiveHead(BaseModule):
 
     def loss(self, q1: torch.Tensor, q2: torch.Tensor, k1: torch.Tensor,
              k2: torch.Tensor) -> Dict[str, torch.Tensor]:
-        loss = (infonce_loss(q1, k2, self.temperature)
-                + infonce_loss(q2, k1, self.temperature))
+        check_query_key(q1, k2)
+        check_query_key(q2, k1)
+        # one all-gather for the keys of both views: (world * N, 2C) -> two (world * N, C)
+        keys = torch.cat([F.normalize(k.detach().float(), dim=1) for k in (k1, k2)], dim=1)
+        k1_all, k2_all = gather_no_grad(keys).chunk(2, dim=1)
+        loss = (infonce_with_gathered_keys(q1, k2_all, self.temperature)
+                + infonce_with_gathered_keys(q2, k1_all, self.temperature))
         return dict(loss=loss)

@@ -16,18 +16,12 @@ from typing import Optional, Sequence, Tuple
 import torch
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
+from mmpretrain.models.utils import LayerNorm2d
 from torch import nn
 
 from mmbeit.registry import MODELS
 
 LAYOUTS = ('beit', 'simple_pyramid')
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of a (B, C, H, W) map."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 def _norm(layout: str, channels: int, norm_cfg: dict) -> nn.Module:
@@ -82,9 +76,9 @@ class MultiScaleAdapter(BaseModule):
         if out_channels is not None:
             self.projections = nn.ModuleList([
                 nn.Sequential(
-                    nn.Conv2d(c, out_channels, 1, bias=False), LayerNorm2d(out_channels, 1e-6),
+                    nn.Conv2d(c, out_channels, 1, bias=False), LayerNorm2d(out_channels, eps=1e-6),
                     nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
-                    LayerNorm2d(out_channels, 1e-6))
+                    LayerNorm2d(out_channels, eps=1e-6))
                 for _ in range(4)
             ])
 

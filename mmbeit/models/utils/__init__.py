@@ -4,13 +4,12 @@ from .distributed import (
     broadcast_,
     gather_no_grad,
     gather_rows,
-    gather_with_grad,
     get_rank,
     get_world_size,
     is_distributed,
 )
 from .drop_path import DropPath
-from .pos_embed import build_2d_sincos_pos_embed, resize_pos_embed
+from .pos_embed import build_2d_sincos_pos_embed
 from .relative_position import (
     RelativePositionBias,
     relative_position_index,
@@ -21,7 +20,7 @@ from .transformer_block import Mlp, TransformerBlock
 __all__ = [
     'Attention', 'DropPath', 'Mlp', 'TransformerBlock', 'RelativePositionBias',
     'relative_position_index', 'resize_relative_position_bias_table',
-    'build_2d_sincos_pos_embed', 'resize_pos_embed', 'all_reduce_sum', 'broadcast_',
-    'gather_no_grad', 'gather_rows', 'gather_with_grad', 'get_rank', 'get_world_size',
+    'build_2d_sincos_pos_embed', 'all_reduce_sum', 'broadcast_',
+    'gather_no_grad', 'gather_rows', 'get_rank', 'get_world_size',
     'is_distributed'
 ]

@@ -56,24 +56,3 @@ def gather_rows(tensor: torch.Tensor) -> torch.Tensor:
     dist.all_gather(parts, padded.contiguous())
     return torch.cat([p[:n] for p, n in zip(parts, counts)])
 
-
-class _GatherWithGrad(torch.autograd.Function):
-    """all_gather whose backward returns this rank's slice of the summed gradient."""
-
-    @staticmethod
-    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.batch = tensor.shape[0]
-        return gather_no_grad(tensor)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        grad = all_reduce_sum(grad.contiguous().clone())
-        start = get_rank() * ctx.batch
-        return grad[start:start + ctx.batch]
-
-
-def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate (B, ...) tensors of all ranks into (world*B, ...), gradient flowing back."""
-    if not is_distributed():
-        return tensor
-    return _GatherWithGrad.apply(tensor)

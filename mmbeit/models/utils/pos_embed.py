@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Tuple
 
 import torch
-import torch.nn.functional as F
 
 
 def build_2d_sincos_pos_embed(grid_size: Tuple[int, int], embed_dims: int,
@@ -39,15 +38,3 @@ def build_2d_sincos_pos_embed(grid_size: Tuple[int, int], embed_dims: int,
         emb = torch.cat([torch.zeros(1, embed_dims), emb], dim=0)
     return emb[None]
 
-
-def resize_pos_embed(pos_embed: torch.Tensor, src_size: Tuple[int, int],
-                     dst_size: Tuple[int, int], num_extra_tokens: int = 1) -> torch.Tensor:
-    """Bicubic resize of a (1, extra + Hs*Ws, C) embedding to a (1, extra + Hd*Wd, C) one."""
-    if tuple(src_size) == tuple(dst_size):
-        return pos_embed
-    extra, grid = pos_embed[:, :num_extra_tokens], pos_embed[:, num_extra_tokens:]
-    c = grid.shape[-1]
-    grid = grid.reshape(1, src_size[0], src_size[1], c).permute(0, 3, 1, 2).float()
-    grid = F.interpolate(grid, size=dst_size, mode='bicubic', align_corners=False)
-    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, c).to(pos_embed.dtype)
-    return torch.cat([extra, grid], dim=1)
