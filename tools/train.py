@@ -72,10 +72,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         use_amp(cfg)
     elif (not torch.cuda.is_available()
           and cfg.get('optim_wrapper', {}).get('type') == 'AmpOptimWrapper'):
-        # an AMP recipe run on a CPU machine: same precision policy through autocast
-        cfg.optim_wrapper.type = 'mmbeit.AutocastOptimWrapper'
-        cfg.optim_wrapper.pop('loss_scale', None)
-        cfg.optim_wrapper.dtype = 'bfloat16'
+        use_amp(cfg)  # an AMP recipe on a CPU machine: bf16 autocast instead
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

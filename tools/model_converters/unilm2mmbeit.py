@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 
 from mmbeit.converters import (
-    backbone_only,
     convert_unilm_beit,
+    extract_backbone,
     get_state_dict,
     load_checkpoint_file,
     save_state_dict,
 )
-from mmbeit.converters.backbone_extract import unshare_relative_position_bias
 from mmbeit.converters.checkpoint_io import add_prefix
 
 
@@ -38,11 +37,8 @@ def main(argv=None) -> None:
     state = get_state_dict(load_checkpoint_file(args.src), keys=('model', 'module', 'state_dict'))
     converted, dropped = convert_unilm_beit(state)
     if args.backbone_only:
-        converted = backbone_only(converted)
-        converted.pop('mask_token', None)
-        if args.unshare_rel_pos_bias:
-            converted = unshare_relative_position_bias(converted)
-        converted = add_prefix(converted, args.prefix)
+        converted = add_prefix(extract_backbone(
+            converted, unshare_rel_pos_bias=args.unshare_rel_pos_bias), args.prefix)
     elif args.prefix or args.unshare_rel_pos_bias:
         raise SystemExit('--prefix / --unshare-rel-pos-bias need --backbone-only')
     save_state_dict(converted, args.dst, meta=dict(source=args.src, converter='unilm2mmbeit'))

@@ -122,13 +122,12 @@ class GradientSpikeHook(Hook):
             series.update(norms)
         self.last_norms = dict(norms, first=series['first'], rest=series['rest'])
         runner = self._runner
-        step = runner.iter
+        # LoggerHook writes these to the log and the visualizer at its interval
         runner.message_hub.update_scalar('train/grad_norm/first', series['first'])
         runner.message_hub.update_scalar('train/grad_norm/rest', series['rest'])
-        scalars = {'grad_norm/first': series['first'], 'grad_norm/rest': series['rest']}
         if self.log_per_layer:
-            scalars.update({f'grad_norm/{k}': v for k, v in norms.items()})
-        runner.visualizer.add_scalars(scalars, step=step)
+            runner.visualizer.add_scalars({f'grad_norm/{k}': v for k, v in norms.items()},
+                                          step=runner.iter)
         for key, value in series.items():
             past = self.history.setdefault(key, deque(maxlen=self.window))
             if len(past) >= self.min_history:

@@ -82,8 +82,7 @@ class KNNMonitorHook(Hook):
         runner.logger.info(f'knn/top1: {top1:.2f} (k={self.k}, T={self.temperature}, '
                            f'{len(bank_y)} bank / {len(query_y)} query images, '
                            f'after {iters_done} iterations / {epochs_done} epochs)')
-        runner.message_hub.update_scalar('train/knn/top1', top1)
-        runner.visualizer.add_scalars({'knn/top1': top1}, step=iters_done)
+        runner.message_hub.update_scalar('train/knn/top1', top1)  # LoggerHook plots it
         self._write_curve(runner)
         return top1
 
