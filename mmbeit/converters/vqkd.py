@@ -26,6 +26,7 @@ from typing import Dict, Tuple
 
 import torch
 
+from ..models.tokenizers.quantizer import STAT_BUFFERS
 from .checkpoint_io import get_state_dict, load_checkpoint_file
 
 LAYOUTS = ('mmbeit', 'unilm', 'mmpretrain')
@@ -98,8 +99,7 @@ def mmbeit_to_unilm(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
     """mmbeit tokenizer keys -> the official beit2 release keys (for export)."""
     out = OrderedDict()
     for key, value in state_dict.items():
-        if key.startswith('quantize.') and key.split('.', 1)[1] in (
-                'usage_counts', 'last_used', 'num_updates', 'num_restarts'):
+        if key.startswith('quantize.') and key.split('.', 1)[1] in STAT_BUFFERS:
             continue
         out[re.sub(r'^(encoder|decoder)\.norm\.', r'\1.fc_norm.', key)] = value
     if 'quantize.embedding.weight' in out:  # unused by the official code, present in its files
@@ -132,8 +132,7 @@ def mmbeit_to_mmpretrain(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch
     for key, value in state_dict.items():
         if key.startswith(('decoder.', 'decode_task_layer.')):
             continue
-        if key.startswith('quantize.') and key.split('.', 1)[1] in (
-                'usage_counts', 'last_used', 'num_updates', 'num_restarts'):
+        if key.startswith('quantize.') and key.split('.', 1)[1] in STAT_BUFFERS:
             continue
         m = re.match(r'^encoder\.blocks\.(\d+)\.(.+)$', key)
         if m:

@@ -9,6 +9,8 @@ from mmengine.evaluator import BaseMetric
 
 from mmbeit.registry import METRICS
 
+from ...models.tokenizers.quantizer import codebook_stats
+
 
 @METRICS.register_module()
 class CodebookUsageMetric(BaseMetric):
@@ -51,8 +53,6 @@ class CodebookUsageMetric(BaseMetric):
         total = np.zeros(self.num_tokens, dtype=np.float64)
         for codes, counts in results:
             np.add.at(total, codes, counts)
-        used = int((total > 0).sum())
-        p = total[total > 0] / max(total.sum(), 1)
-        perplexity = float(np.exp(-(p * np.log(p)).sum())) if used else 0.0
-        return dict(usage=100.0 * used / self.num_tokens, used_codes=float(used),
-                    perplexity=perplexity)
+        stats = codebook_stats(torch.from_numpy(total))
+        return dict(usage=100.0 * stats['usage'], used_codes=float(stats['used_codes']),
+                    perplexity=stats['perplexity'])

@@ -23,7 +23,7 @@ from torch import nn
 
 from mmbeit.registry import MODELS
 
-from ..tokenizers.quantizer import codebook_stats
+from ..tokenizers.quantizer import batch_usage_and_perplexity
 from ..utils import all_reduce_sum
 from .token_samples import token_data_samples
 
@@ -160,10 +160,7 @@ class VQKD(BaseModel):
         losses = dict(loss_cos=cosine_distance(pred, target), loss_commit=out['loss_commit'])
         counts = self.quantizer.batch_counts
         if self.training and counts is not None:
-            stats = codebook_stats(counts)
-            device = images.device
-            losses['batch_usage'] = torch.tensor(stats['usage'], device=device)
-            losses['batch_perplexity'] = torch.tensor(stats['perplexity'], device=device)
+            losses['batch_usage'], losses['batch_perplexity'] = batch_usage_and_perplexity(counts)
         return losses
 
     @torch.no_grad()

@@ -7,7 +7,7 @@ every dead-code restart are computed on rank 0 and broadcast, so all ranks hold 
 """
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -187,12 +187,13 @@ class NormEMAQuantizer(nn.Module):
         self.batch_counts = counts
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.usage_counts.add_(counts)
+        # masked with torch.where, not boolean indexing: no device -> host sync on GPUs
         used = counts > 0
-        means = F.normalize(sums[used] / counts[used, None], dim=1)
-        moved = self.codebook[used] * self.decay + means * (1 - self.decay)
-        self.codebook[used] = F.normalize(moved, dim=1)
+        means = F.normalize(sums / counts.clamp_min(1)[:, None], dim=1)
+        moved = F.normalize(self.codebook * self.decay + means * (1 - self.decay), dim=1)
+        self.codebook.copy_(torch.where(used[:, None], moved, self.codebook))
         self.num_updates.add_(1)
-        self.last_used[used] = self.num_updates
+        self.last_used.copy_(torch.where(used, self.num_updates, self.last_used))
         if self.dead_code_window > 0:
             self._restart_dead_codes(flat)
 
@@ -224,6 +225,15 @@ class NormEMAQuantizer(nn.Module):
         """
         return dict(codebook_stats(self.usage_counts if counts is None else counts),
                     restarts=int(self.num_restarts))
+
+
+def batch_usage_and_perplexity(counts: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Fraction of codes used and perplexity of (K,) counts, as fp32 scalars on their device
+    (no host sync: logged every training step)."""
+    c = counts.detach().double()
+    p = c / c.sum().clamp_min(1)
+    perplexity = torch.exp(-torch.special.xlogy(p, p).sum())
+    return (c > 0).double().mean().float(), perplexity.float()
 
 
 def codebook_stats(counts: torch.Tensor) -> Dict[str, float]:
