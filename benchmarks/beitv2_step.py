@@ -32,8 +32,11 @@ from step_harness import (  # noqa: E402
     ADAMW_IMPL,
     add_common_args,
     alternate_steps,
+    count_flops,
     cpu_peak_rss,
+    matmul_peak_flops,
     medians,
+    mfu,
     peak_rss_mib,
     quiet_logs,
     sync,
@@ -71,12 +74,13 @@ def build_mmpretrain(img_size: int):
     return model
 
 
-def build_mmbeit(img_size: int):
+def build_mmbeit(img_size: int, with_cp: bool = False):
     from mmengine.config import Config
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cfg = Config.fromfile(os.path.join(root, MMBEIT_CONFIG))
     cfg.model.backbone.img_size = img_size
+    cfg.model.backbone.with_cp = with_cp
     tok = cfg.model.target_generator
     if MODELS.get(tok.type) is None:
         raise SystemExit(f'tokenizer {tok.type} is not registered yet')
@@ -88,6 +92,12 @@ def build_mmbeit(img_size: int):
 
 
 BUILDERS = dict(mmbeit=build_mmbeit, mmpretrain=build_mmpretrain)
+
+
+def build(name: str, args):
+    """``name``'s model in training mode; ``--with-cp`` checkpoints mmbeit's blocks."""
+    extra = dict(with_cp=args.with_cp) if name == 'mmbeit' else {}
+    return BUILDERS[name](args.img_size, **extra).to(args.device).train()
 
 
 def make_batch(batch: int, img_size: int, device: torch.device, seed: int = 0):
@@ -106,15 +116,20 @@ def make_batch(batch: int, img_size: int, device: torch.device, seed: int = 0):
     return imgs, samples
 
 
+def forward_backward(model, optim, imgs, samples, dtype: Optional[torch.dtype]) -> None:
+    """Tokenizer + forward + backward of one step (no optimizer step)."""
+    with torch.autocast(imgs[0].device.type, dtype=dtype or torch.float32,
+                        enabled=dtype is not None):
+        losses = model.loss(imgs, samples)
+    optim.backward(sum(v for k, v in losses.items() if 'loss' in k))
+
+
 def step(model, optim, imgs, samples, dtype: Optional[torch.dtype]) -> Dict[str, float]:
     """One training step; returns its model (tok + fwd + bwd) and optimizer times (s)."""
     dev = imgs[0].device
     sync(dev)
     t0 = time.perf_counter()
-    with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        losses = model.loss(imgs, samples)
-    loss = sum(v for k, v in losses.items() if 'loss' in k)
-    optim.backward(loss)
+    forward_backward(model, optim, imgs, samples, dtype)
     sync(dev)
     t1 = time.perf_counter()
     optim.step()
@@ -128,7 +143,7 @@ def memory_probe(args) -> None:
     quiet_logs()
     dev = torch.device(args.device)
     torch.manual_seed(0)
-    model = BUILDERS[args.memory_probe[0]](args.img_size).to(dev).train()
+    model = build(args.memory_probe[0], args)
     optim = build_optim_wrapper(model, optim_cfg(args.optimizer_impl))
     imgs, samples = make_batch(args.batch, args.img_size, dev)
     dtype = torch.bfloat16 if args.memory_probe[1] == 'bf16' else None
@@ -153,6 +168,9 @@ def run_precision(args, models, optims, imgs, samples, prec: str, dev: torch.dev
             step(models[name], optims[name], imgs, samples, dtype)
         if dev.type == 'cuda':
             peak[name] = (torch.cuda.max_memory_allocated() - base) / 2**20
+        peak[name + '.flops'] = count_flops(
+            lambda m=models[name], o=optims[name]: forward_backward(m, o, imgs, samples, dtype))
+        optims[name].zero_grad()
     times = alternate_steps(list(models), lambda name: step(models[name], optims[name], imgs,
                                                             samples, dtype),
                             args.rounds, args.steps)
@@ -162,6 +180,8 @@ def run_precision(args, models, optims, imgs, samples, prec: str, dev: torch.dev
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_common_args(parser, batch=4, steps=2)
+    parser.add_argument('--with-cp', action='store_true',
+                        help="activation checkpointing in mmbeit's backbone (with_cp=True)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -170,23 +190,28 @@ def main() -> None:
     quiet_logs()
     dev = torch.device(args.device)
     torch.manual_seed(0)
-    models = {k: BUILDERS[k](args.img_size).to(dev).train() for k in MODEL_NAMES}
+    models = {k: build(k, args) for k in MODEL_NAMES}
     optims = {k: build_optim_wrapper(m, optim_cfg(args.optimizer_impl))
               for k, m in models.items()}
     imgs, samples = make_batch(args.batch, args.img_size, dev)
     print(f'device {dev} ({torch.get_num_threads()} threads, load avg '
           f'{os.getloadavg()[0]:.1f}), torch {torch.__version__}, batch {args.batch}, '
-          f'{args.img_size}px, AdamW {args.optimizer_impl}, {args.rounds} rounds x '
+          f'{args.img_size}px, AdamW {args.optimizer_impl}, mmbeit with_cp {args.with_cp}, '
+          f'{args.rounds} rounds x '
           f'{args.steps} steps per model (alternating), {args.warmup} warm-up; medians')
     for prec in args.precision:
         times, peak = run_precision(args, models, optims, imgs, samples, prec, dev)
+        matmul_peak = matmul_peak_flops(torch.bfloat16 if prec == 'bf16' else torch.float32,
+                                        dev)
         med = medians(times)
         if dev.type == 'cpu' and not args.no_memory:
             for name in models:
-                rss = cpu_peak_rss(os.path.abspath(__file__), args, name, prec)
+                rss = cpu_peak_rss(os.path.abspath(__file__), args, name, prec,
+                                   ['--with-cp'] if args.with_cp else [])
                 peak[name] = rss['peak']
                 peak[name + '.step'] = rss['peak'] - rss['built']
-        print(f'[{prec}]')
+        print(f'[{prec}] matmul peak {matmul_peak / 1e12:.3f} TFLOP/s (2048^3 {prec} mm, '
+              'measured now)')
         for name in models:
             ips = args.batch / med[name]['total']
             mem = ''
@@ -198,6 +223,9 @@ def main() -> None:
             spread = [round(args.batch / t['total'], 2) for t in times[name]]
             print(f'  {name:10s} {ips:7.2f} img/s  (model {med[name]["model"]:.2f} s, '
                   f'step {med[name]["total"]:.2f} s{mem}); img/s per step {spread}')
+            print(f'  {"":10s} {peak[name + ".flops"] / 1e9:.1f} GFLOP per step: '
+                  f'{mfu(peak[name + ".flops"], med[name]["total"], matmul_peak)} '
+                  f'(model part {mfu(peak[name + ".flops"], med[name]["model"], matmul_peak)})')
         ratio = med['mmpretrain']['total'] / med['mmbeit']['total']
         ratio_model = med['mmpretrain']['model'] / med['mmbeit']['model']
         print(f'  ratio mmbeit / mmpretrain: {ratio:.2f}x img/s '

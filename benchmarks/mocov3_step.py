@@ -40,8 +40,11 @@ from step_harness import (  # noqa: E402
     ADAMW_IMPL,
     add_common_args,
     alternate_steps,
+    count_flops,
     cpu_peak_rss,
+    matmul_peak_flops,
     medians,
+    mfu,
     peak_rss_mib,
     quiet_logs,
     sync,
@@ -141,17 +144,24 @@ def make_batch(batch: int, img_size: int, device, seed: int = 0) -> dict:
     return dict(inputs=views, data_samples=[DataSample() for _ in range(batch)])
 
 
+def forward_backward(model, optim, data: dict, dtype: Optional[torch.dtype]) -> torch.Tensor:
+    """Preprocessor + loss (with the momentum update) + backward; returns the loss."""
+    dev = next(model.parameters()).device
+    with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        batch = model.data_preprocessor(data, True)
+        losses = model(**batch, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    optim.backward(loss)
+    return loss
+
+
 def step(model, optim, data: dict, dtype: Optional[torch.dtype]) -> Dict[str, float]:
     """One training step; returns its model (preprocessor + loss + backward) and total times
     (s). Each algorithm updates its own momentum key encoder inside ``loss``."""
     dev = next(model.parameters()).device
     sync(dev)
     t0 = time.perf_counter()
-    with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        batch = model.data_preprocessor(data, True)
-        losses = model(**batch, mode='loss')
-    loss, _ = model.parse_losses(losses)
-    optim.backward(loss)
+    loss = forward_backward(model, optim, data, dtype)
     sync(dev)
     t1 = time.perf_counter()
     optim.step()
@@ -190,6 +200,10 @@ def run_precision(args, models, optims, data, prec: str):
         for _ in range(args.warmup):
             step(models[name], optims[name], data, dtype)
     peak: Dict[str, float] = {}
+    for name in models:
+        peak[name + '.flops'] = count_flops(
+            lambda m=models[name], o=optims[name]: forward_backward(m, o, data, dtype))
+        optims[name].zero_grad()
     if args.device.type == 'cuda':
         for name in models:
             gc.collect()
@@ -206,13 +220,16 @@ def run_precision(args, models, optims, data, prec: str):
 
 def report(args, models, optims, prec: str, times, peak) -> None:
     med = medians(times)
-    print(f'[{prec}]')
+    matmul_peak = matmul_peak_flops(torch.bfloat16 if prec == 'bf16' else torch.float32,
+                                    args.device)
+    print(f'[{prec}] matmul peak {matmul_peak / 1e12:.3f} TFLOP/s (2048^3 {prec} mm, '
+          'measured now)')
     for name in models:
         ips = args.batch / med[name]['total']
         if name in peak and args.device.type == 'cuda':
             mem = (f', step peak allocated {peak[name]:.0f} MiB over '
                    f'{resident_mib(models[name], optims[name]):.0f} MiB resident')
-        elif name in peak:
+        elif name + '.step' in peak:
             mem = (f', peak RSS {peak[name]:.0f} MiB '
                    f'(+{peak[name + ".step"]:.0f} MiB over the built model)')
         else:
@@ -220,6 +237,10 @@ def report(args, models, optims, prec: str, times, peak) -> None:
         spread = [round(args.batch / t['total'], 2) for t in times[name]]
         print(f'  {name:10s} {ips:7.2f} img/s  (model {med[name]["model"]:.3f} s, '
               f'step {med[name]["total"]:.3f} s{mem}); img/s per step {spread}')
+        flops = peak[name + '.flops']
+        print(f'  {"":10s} {flops / 1e9:.1f} GFLOP per step: '
+              f'{mfu(flops, med[name]["total"], matmul_peak)} '
+              f'(model part {mfu(flops, med[name]["model"], matmul_peak)})')
     ratio = med['mmpretrain']['total'] / med['mmbeit']['total']
     ratio_model = med['mmpretrain']['model'] / med['mmbeit']['model']
     print(f'  ratio mmbeit / mmpretrain: {ratio:.2f}x img/s '

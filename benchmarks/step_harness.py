@@ -8,10 +8,12 @@ import resource
 import statistics
 import subprocess
 import sys
+import time
 from typing import Callable, Dict, List, Sequence
 
 import torch
 from mmengine.logging import MMLogger
+from torch.utils.flop_counter import FlopCounterMode
 
 ADAMW_IMPL = {'foreach': dict(foreach=True), 'fused': dict(fused=True), 'loop': {}}
 
@@ -93,3 +95,37 @@ def cpu_peak_rss(script: str, args: argparse.Namespace, name: str, prec: str,
               f'{res.stderr.strip().splitlines()[-1:]}')
         return dict(peak=float('nan'), built=float('nan'))
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def matmul_peak_flops(dtype: torch.dtype, device: torch.device, size: int = 2048,
+                      repeats: int = 8, trials: int = 3) -> float:
+    """Best FLOP/s of a square (size x size) @ (size x size) matmul in ``dtype``, measured now
+    on this device and thread count: the denominator of MFU."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(size, size, generator=gen).to(device=device, dtype=dtype)
+            for _ in range(2))
+    for _ in range(2):
+        torch.mm(a, b)
+    best = 0.0
+    for _ in range(trials):
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            torch.mm(a, b)
+        sync(device)
+        best = max(best, 2.0 * size ** 3 * repeats / (time.perf_counter() - t0))
+    return best
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs that torch's ``FlopCounterMode`` attributes to ``fn()`` (matmuls, convolutions,
+    attention; forward and backward); elementwise work is not counted."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def mfu(flops_per_step: float, step_seconds: float, peak_flops: float) -> str:
+    """``achieved TFLOP/s, MFU %`` of a step against the measured matmul peak."""
+    achieved = flops_per_step / step_seconds
+    return f'{achieved / 1e12:.3f} TFLOP/s, MFU {100 * achieved / peak_flops:.0f} %'

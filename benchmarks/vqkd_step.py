@@ -9,10 +9,15 @@ ViT-B/16 teacher with random weights). The default batch is small for a CPU run:
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from step_harness import count_flops, matmul_peak_flops, mfu  # noqa: E402
 
 
 def build(img_size: int):
@@ -29,17 +34,20 @@ def build(img_size: int):
         teacher=dict(type='CLIPTeacher', img_size=img_size, checkpoint=None)))
 
 
+def forward_backward(model, opt, images, bf16: bool, device: str) -> None:
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+        losses = model.loss(images)
+    opt.zero_grad(set_to_none=True)
+    (losses['loss_cos'] + losses['loss_commit']).backward()
+
+
 def run(model, opt, images, steps: int, bf16: bool, device: str) -> float:
     for i in range(steps + 1):  # the first step (k-means init, allocation) is not timed
         if i == 1:
             if device == 'cuda':
                 torch.cuda.synchronize()
             start = time.perf_counter()
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
-            losses = model.loss(images)
-        loss = losses['loss_cos'] + losses['loss_commit']
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        forward_backward(model, opt, images, bf16, device)
         opt.step()
     if device == 'cuda':
         torch.cuda.synchronize()
@@ -72,7 +80,14 @@ def main(argv=None) -> None:
         else:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
             mem = f'peak process RSS {peak:.2f} GiB'
-        print(f'{mode:>5}: {speed:8.2f} img/s, {mem}')
+        flops = count_flops(lambda m=model, o=opt, bf16=mode == 'bf16': forward_backward(
+            m, o, images, bf16, args.device))
+        peak_flops = matmul_peak_flops(torch.bfloat16 if mode == 'bf16' else torch.float32,
+                                       torch.device(args.device))
+        step_s = args.batch_size / speed
+        print(f'{mode:>5}: {speed:8.2f} img/s, {mem}; {flops / 1e9:.1f} GFLOP per step, '
+              f'{mfu(flops, step_s, peak_flops)} of the {peak_flops / 1e12:.3f} TFLOP/s '
+              f'{mode} matmul peak measured now')
         del model, opt
 
 

@@ -53,10 +53,13 @@ def test_cli_prints_both_models_and_ratio_per_precision(bench, capsys):
     bench.main(TINY_ARGV + ['--no-memory'])
     lines = capsys.readouterr().out.splitlines()
     for prec in ('fp32', 'bf16'):
-        start = lines.index(f'[{prec}]')
-        rows = [line.split()[0] for line in lines[start + 1:start + 4]]
-        assert rows == ['mmbeit', 'mmpretrain', 'ratio'], lines[start:start + 4]
-        assert 'img/s' in lines[start + 1] and 'img/s' in lines[start + 2]
+        start = next(i for i, line in enumerate(lines) if line.startswith(f'[{prec}]'))
+        assert 'matmul peak' in lines[start]
+        rows = [line.split()[0] for line in lines[start + 1:start + 6:2]]
+        assert rows == ['mmbeit', 'mmpretrain', 'ratio'], lines[start:start + 6]
+        assert 'img/s' in lines[start + 1] and 'img/s' in lines[start + 3]
+        for row in (lines[start + 2], lines[start + 4]):  # FLOPs counted, MFU of the peak
+            assert float(row.split()[0]) > 0 and 'GFLOP per step' in row and 'MFU' in row
 
 
 def test_memory_probe_reports_peak_rss_over_built_model(bench):

@@ -8,6 +8,7 @@ import torch
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.models.utils import resize_pos_embed
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from mmbeit.registry import MODELS
 
@@ -64,6 +65,9 @@ class BEiTViT(BaseBackbone):
         freeze_patch_embed (bool): MoCo v3's frozen random patch projection. Default False.
         frozen_stages (int): freeze the patch embedding and the first blocks. Defaults to -1.
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
+        with_cp (bool): activation checkpointing: in training, each block's activations are
+            recomputed in the backward pass instead of stored (same loss and gradients, dropout
+            and drop path included; less memory, about one more block forward). Default False.
         init_cfg (dict, optional): MMEngine init config.
 
     Shapes:
@@ -78,7 +82,7 @@ class BEiTViT(BaseBackbone):
                  qkv_bias: bool = True, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
                  with_mask_token: bool = False, final_norm: bool = True,
                  avg_token_norm: bool = False, freeze_patch_embed: bool = False,
-                 frozen_stages: int = -1, norm_eps: float = 1e-6,
+                 frozen_stages: int = -1, norm_eps: float = 1e-6, with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         settings = resolve_arch(arch)
@@ -132,6 +136,7 @@ class BEiTViT(BaseBackbone):
         self.fc_norm = nn.LayerNorm(c, eps=norm_eps) if avg_token_norm else None
         self.freeze_patch_embed = freeze_patch_embed
         self.frozen_stages = frozen_stages
+        self.with_cp = with_cp
         self._freeze()
 
     # ------------------------------------------------------------------ init / freezing
@@ -226,8 +231,12 @@ class BEiTViT(BaseBackbone):
         shared = attn_bias if attn_bias is not None else self.shared_attn_bias(x.device.type)
         outs = {}
         last = max(out_indices)
+        checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
         for i, blk in enumerate(self.blocks[:last + 1]):
-            x = blk(x, shared)
+            if checkpointed:
+                x = checkpoint(blk, x, shared, use_reentrant=False)
+            else:
+                x = blk(x, shared)
             if i in out_indices:
                 outs[i] = self.norm(x) if i == self.num_layers - 1 else x
         return outs

@@ -39,9 +39,9 @@ class VQKDTokenizer(BaseModule):
             patch_size=16``; position embedding 'learned', no layer scale, no relative bias.
         num_tokens (int): codebook size K. Defaults to 8192.
         code_dims (int): code dimension D. Defaults to 32.
-        decoder (dict, optional): ``embed_dims``, ``num_layers``, ``num_heads`` (``mlp_ratio``)
-            of the decoder ViT run on the (h, w) code grid with patch size 1. Defaults to
-            768 / 3 / 12. None builds a tokenizer without decoder.
+        decoder (dict, optional): ``embed_dims``, ``num_layers``, ``num_heads`` (``mlp_ratio``,
+            ``with_cp``) of the decoder ViT run on the (h, w) code grid with patch size 1.
+            Defaults to 768 / 3 / 12. None builds a tokenizer without decoder.
         target_dims (int): decoder output size = teacher feature size (512 CLIP, 768 DINO).
             Defaults to 512.
         quantizer (dict, optional): extra :class:`NormEMAQuantizer` arguments (``decay``,
@@ -75,8 +75,9 @@ class VQKDTokenizer(BaseModule):
         self.decode_task_layer: Optional[nn.Sequential] = None
         if decoder is not None:
             settings = {**DEFAULT_DECODER, **decoder}
+            with_cp = bool(settings.pop('with_cp', False))
             self.decoder = BEiTViT(arch=settings, img_size=self.grid, patch_size=1,
-                                   in_channels=code_dims, **_VIT_FIXED)
+                                   in_channels=code_dims, with_cp=with_cp, **_VIT_FIXED)
             self.decode_task_layer = task_layer(self.decoder.embed_dims, target_dims)
         self._pretrained = pretrained
         if checkpoint is not None:
