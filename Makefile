@@ -20,8 +20,11 @@ $(STAMP): requirements/build.txt requirements/lock.txt setup.cfg pyproject.toml
 	MMCV_WITH_OPS=1 MAX_JOBS=$$(nproc) $(PIP) install -q --no-build-isolation \
 		-c requirements/lock.txt mmcv==2.1.0
 	$(PIP) install -q -r requirements/lock.txt
+	@# parity-test reference (tests/test_parity): its declared deps are not needed to import it
+	$(PIP) install -q --no-deps DALL-E==0.1
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	$(PY) -c "import mmbeit, mmpretrain, mmdet, mmseg, torchvision, mmcv.ops"
+	$(PY) -c "import timm, open_clip, dall_e"
 	@touch $(STAMP)
 
 lint: $(STAMP)

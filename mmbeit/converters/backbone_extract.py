@@ -15,12 +15,14 @@ import torch
 
 SHARED_TABLE = 'rel_pos_bias.relative_position_bias_table'
 PRETRAINING_ONLY = ('mask_token',)
+SHARED_NORM = 'neck.norm.'  # BEiT v2: the final norm lives in PatchAggregationNeck
 _BLOCK_INDEX = re.compile(r'^blocks\.(\d+)\.')
 
 
 def extract_backbone(state_dict: Dict[str, torch.Tensor], source_prefix: str = 'backbone.',
                      drop: Sequence[str] = PRETRAINING_ONLY,
-                     unshare_rel_pos_bias: bool = False) -> Dict[str, torch.Tensor]:
+                     unshare_rel_pos_bias: bool = False,
+                     keep_shared_norm: bool = True) -> Dict[str, torch.Tensor]:
     """The backbone's tensors of a model state dict, keys relative to the backbone.
 
     Args:
@@ -32,6 +34,11 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor], source_prefix: str = '
         unshare_rel_pos_bias: copy a shared relative position table into every block
             (``blocks.N.rel_pos_bias.*``), for backbones built with ``use_rel_pos_bias=True``
             as BEiT fine-tunes. Defaults to False.
+        keep_shared_norm: BEiT v2 keeps the last layer's final norm in the patch-aggregation
+            neck (``neck.norm.*``, shared by both branches); copy it to the backbone's
+            ``norm.*`` when the backbone has none, so that ``final_norm=True`` backbones
+            (linear probes, the release's feature extractor) get it and do not keep a default
+            norm. Backbones with ``final_norm=False`` ignore it. Defaults to True.
 
     Returns:
         OrderedDict of backbone tensors.
@@ -43,6 +50,9 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor], source_prefix: str = '
         raise KeyError(f'no keys under {source_prefix!r}; the checkpoint has {tops}')
     for key in drop:
         backbone.pop(key, None)
+    if keep_shared_norm and not any(k.startswith('norm.') for k in backbone):
+        backbone.update(('norm.' + k[len(SHARED_NORM):], v) for k, v in state_dict.items()
+                        if k.startswith(SHARED_NORM))
     if unshare_rel_pos_bias:
         backbone = unshare_relative_position_bias(backbone)
     return backbone

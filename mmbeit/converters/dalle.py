@@ -16,6 +16,7 @@ image channels, the decoder's 1x1 over the vocabulary.
 """
 from __future__ import annotations
 
+import os
 from typing import Dict, Tuple
 
 import torch
@@ -23,6 +24,11 @@ import torch
 from .checkpoint_io import get_state_dict, load_checkpoint_file
 
 INPUT_CONV_KEY = 'blocks.input.w'
+DALLE_CONVERT_HINT = (
+    "Convert OpenAI's {part}.pkl once to a state dict (dall_e package installed): python -c "
+    "\"import dall_e, torch; torch.save(dall_e.load_model('{part}.pkl').state_dict(), "
+    "'checkpoints/dalle_{part}.pth')\" and point the config at checkpoints/dalle_{part}.pth "
+    "(model.target_generator.init_cfg.checkpoint).")
 _PARTS = ('encoder', 'decoder')
 
 
@@ -77,14 +83,16 @@ def load_dalle_checkpoint(path: str, part: str = 'encoder'
     read weights-only), save ``torch.load(pkl).state_dict()`` once with the ``dall_e`` package
     installed, then pass that file.
     """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'DALL-E {part} checkpoint {path} does not exist. '
+                                + DALLE_CONVERT_HINT.format(part=part))
     if str(path).endswith('.pkl'):
         try:
             checkpoint = load_checkpoint_file(path)
         except Exception as err:
             raise ValueError(
                 f'{path} looks like a pickled dall_e module, which is not read without '
-                'running its code; convert it once: torch.save(torch.load(pkl).state_dict(), '
-                '"dalle_encoder.pth") with the dall_e package installed') from err
+                'running its code. ' + DALLE_CONVERT_HINT.format(part=part)) from err
     else:
         checkpoint = load_checkpoint_file(path)
     return extract_dalle_state_dict(checkpoint, part)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -53,6 +53,16 @@ def convert_timm_vit(vit: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tens
         else:
             rest.append(key)
     return out, rest
+
+
+def release_num_heads(checkpoint: dict) -> Optional[int]:
+    """Head count from a moco-v3 file's ``arch`` entry ('vit_small' = 12 heads of 32 dims,
+    'vit_base' = 12, as ``vits.py`` defines them); None when absent."""
+    from mmbeit.models.backbones.mocov3_vit import MOCOV3_ARCH_SETTINGS
+    from mmbeit.models.backbones.pretrained import resolve_num_heads
+
+    record = checkpoint.get('arch') if isinstance(checkpoint, dict) else None
+    return resolve_num_heads(record if isinstance(record, str) else None, MOCOV3_ARCH_SETTINGS)
 
 
 def convert_mocov3_release(state_dict: Dict[str, torch.Tensor], encoder: str = 'base_encoder'

@@ -106,6 +106,16 @@ def convert_unilm_beit(state_dict: Dict[str, torch.Tensor]
     return out, dropped
 
 
+def release_num_heads(checkpoint: dict) -> Optional[int]:
+    """Head count from a unilm checkpoint's ``args.model`` ('beit_base_patch16_224_8k_vocab'),
+    None when the file does not record it."""
+    from mmbeit.models.backbones import ARCH_SETTINGS
+    from mmbeit.models.backbones.pretrained import resolve_num_heads
+
+    args = checkpoint.get('args') if isinstance(checkpoint, dict) else None
+    return resolve_num_heads(getattr(args, 'model', None), ARCH_SETTINGS)
+
+
 def backbone_only(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbone.'
                   ) -> Dict[str, torch.Tensor]:
     """Keep the ``prefix`` keys, with the prefix removed."""

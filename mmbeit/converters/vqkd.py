@@ -156,6 +156,25 @@ def convert_vqkd_state_dict(checkpoint: dict) -> Tuple[Dict[str, torch.Tensor], 
     return state_dict, layout
 
 
+_UNILM_VQKD_NAME = re.compile(r'vqkd_encoder_(base|large)_decoder_(\d+)x(\d+)x(\d+)')
+
+
+def vqkd_release_arch(checkpoint: dict) -> Dict[str, Dict[str, int]]:
+    """Encoder / decoder heads (and decoder size) from an official beit2 checkpoint's
+    ``args.model`` (``vqkd_encoder_base_decoder_3x768x12_clip``: decoder of 3 layers, 768 dims,
+    12 heads); {} when the file does not record it. No weight shape holds a head count."""
+    from mmbeit.models.backbones import ARCH_SETTINGS
+
+    args = checkpoint.get('args') if isinstance(checkpoint, dict) else None
+    match = _UNILM_VQKD_NAME.search(str(getattr(args, 'model', '') or ''))
+    if not match:
+        return {}
+    size, layers, dims, heads = match.groups()
+    return dict(encoder=dict(num_heads=int(ARCH_SETTINGS[size]['num_heads'])),
+                decoder=dict(num_layers=int(layers), embed_dims=int(dims),
+                             num_heads=int(heads)))
+
+
 def load_vqkd_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], str]:
     """Read a local file (weights-only) in any of the three layouts -> (mmbeit keys, layout)."""
     return convert_vqkd_state_dict(load_checkpoint_file(path))

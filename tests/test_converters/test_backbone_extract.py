@@ -32,7 +32,8 @@ def _transfer_backbone(**kw):
 
 def test_backbone_lands_and_pretraining_parts_are_dropped():
     model = _PretrainLayout()
-    out = extract_backbone(model.state_dict())
+    assert 'norm.weight' in extract_backbone(model.state_dict())  # the neck's shared norm
+    out = extract_backbone(model.state_dict(), keep_shared_norm=False)
     assert 'mask_token' not in out and not any(k.startswith(('neck', 'head', 'target'))
                                                for k in out)
     backbone = _transfer_backbone()
@@ -47,10 +48,11 @@ def test_backbone_lands_and_pretraining_parts_are_dropped():
 def test_unshared_tables_give_the_same_outputs_per_layer():
     model = _PretrainLayout()
     shared = _transfer_backbone()
-    load_state_dict_report(shared, extract_backbone(model.state_dict()))
+    load_state_dict_report(shared, extract_backbone(model.state_dict(), keep_shared_norm=False))
     per_layer = _transfer_backbone(use_rel_pos_bias=True, use_shared_rel_pos_bias=False)
     load_state_dict_report(per_layer,
-                           extract_backbone(model.state_dict(), unshare_rel_pos_bias=True))
+                           extract_backbone(model.state_dict(), unshare_rel_pos_bias=True,
+                                            keep_shared_norm=False))
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         for a, b in zip(shared(x), per_layer(x)):

@@ -16,7 +16,7 @@ from mmbeit.converters import (
     load_checkpoint_file,
     save_state_dict,
 )
-from mmbeit.converters.checkpoint_io import add_prefix
+from mmbeit.converters.checkpoint_io import add_prefix, arch_meta
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,17 +31,24 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='keep the MIM mask token (dropped by default)')
     parser.add_argument('--unshare-rel-pos-bias', action='store_true',
                         help='copy the shared relative position table into every block')
+    parser.add_argument('--num-heads', type=int, default=None,
+                        help="attention heads, recorded in the output's meta so that loading "
+                        'into a backbone of another head count fails')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    state = get_state_dict(load_checkpoint_file(args.src))
+    checkpoint = load_checkpoint_file(args.src)
+    state = get_state_dict(checkpoint)
     backbone = extract_backbone(state, source_prefix=args.source_prefix,
                                 drop=() if args.keep_mask_token else ('mask_token',),
                                 unshare_rel_pos_bias=args.unshare_rel_pos_bias)
     out = add_prefix(backbone, args.prefix)
-    save_state_dict(out, args.dst, meta=dict(source=args.src, converter='extract_backbone'))
+    recorded = (checkpoint.get('meta') or {}).get('arch', {}).get('num_heads')
+    arch = arch_meta(backbone, args.num_heads or recorded)
+    save_state_dict(out, args.dst,
+                    meta=dict(source=args.src, converter='extract_backbone', arch=arch))
     print(f'{len(state)} keys -> {len(out)} backbone keys; saved {args.dst}')
 
 

@@ -15,7 +15,8 @@ from mmbeit.converters import (
     load_checkpoint_file,
     save_state_dict,
 )
-from mmbeit.converters.checkpoint_io import add_prefix
+from mmbeit.converters.checkpoint_io import add_prefix, arch_meta, choose_num_heads
+from mmbeit.converters.unilm_beit import release_num_heads
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -29,19 +30,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--unshare-rel-pos-bias', action='store_true',
                         help='with --backbone-only: copy the shared relative position table '
                         'into every block (use_rel_pos_bias=True backbones)')
+    parser.add_argument('--num-heads', type=int, default=None,
+                        help="attention heads, recorded in the output's meta (default: from "
+                        "the release's args.model; no weight shape holds it)")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    state = get_state_dict(load_checkpoint_file(args.src), keys=('model', 'module', 'state_dict'))
+    checkpoint = load_checkpoint_file(args.src)
+    state = get_state_dict(checkpoint, keys=('model', 'module', 'state_dict'))
     converted, dropped = convert_unilm_beit(state)
-    if args.backbone_only:
+    num_heads = choose_num_heads(args.num_heads, release_num_heads(checkpoint), args.src)
+    arch = arch_meta(converted, num_heads, prefix='backbone.')
+    if args.backbone_only:  # keeps the final norm (BEiT v2: shared with the neck)
         converted = add_prefix(extract_backbone(
             converted, unshare_rel_pos_bias=args.unshare_rel_pos_bias), args.prefix)
     elif args.prefix or args.unshare_rel_pos_bias:
         raise SystemExit('--prefix / --unshare-rel-pos-bias need --backbone-only')
-    save_state_dict(converted, args.dst, meta=dict(source=args.src, converter='unilm2mmbeit'))
+    save_state_dict(converted, args.dst,
+                    meta=dict(source=args.src, converter='unilm2mmbeit', arch=arch))
     print(f'{len(state)} keys -> {len(converted)} keys ({len(dropped)} index buffers dropped); '
           f'saved {args.dst}')
 

@@ -1,7 +1,7 @@
 # VQ-KD tokenizer training, official sizes: ViT-B/16 encoder, 8192 x 32 codebook, 3-layer
-# decoder, CLIP ViT-B/16 teacher (512-d targets). The teacher loads a local OpenAI CLIP file:
-# set `teacher_checkpoint` (or --cfg-options model.teacher.checkpoint=PATH).
-teacher_checkpoint = 'checkpoints/clip_vit-base-p16_openai.pth'
+# decoder, CLIP ViT-B/16 teacher (512-d targets). The teacher loads a local OpenAI CLIP file;
+# another one, in a child config: model = dict(teacher=dict(checkpoint='PATH')), or
+# --cfg-options model.teacher.checkpoint=PATH.
 model = dict(
     type='VQKD',
     data_preprocessor=dict(  # tokenizer input in [-1, 1]; the teacher renormalises itself
@@ -16,7 +16,8 @@ model = dict(
         code_dims=32,
         decoder=dict(embed_dims=768, num_layers=3, num_heads=12),
         target_dims=512,
-        # dead_code_window=0 reproduces the official code (no restarts)
-        quantizer=dict(decay=0.99, beta=1.0, kmeans_init=True, dead_code_window=100)),
+        # official: no dead-code restarts; dead_code_window=100 restarts codes unused for 100
+        # steps (mmbeit's addition, see docs/presets.md)
+        quantizer=dict(decay=0.99, beta=1.0, kmeans_init=True, dead_code_window=0)),
     teacher=dict(type='CLIPTeacher', img_size=224, patch_size=16, width=768, layers=12,
-                 out_dims=512, checkpoint=teacher_checkpoint))
+                 out_dims=512, checkpoint='checkpoints/clip_vit-base-p16_openai.pth'))

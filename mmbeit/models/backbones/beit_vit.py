@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -15,22 +16,26 @@ from mmbeit.registry import MODELS
 from ..utils import RelativePositionBias, TransformerBlock, build_2d_sincos_pos_embed
 from ..utils.weight_init import init_linear_and_norm
 
+# BEiT / DINO / VQ-KD presets; where each comes from: docs/presets.md
 ARCH_SETTINGS: Dict[str, Dict[str, float]] = {
-    'tiny': dict(embed_dims=192, num_layers=12, num_heads=3, mlp_ratio=4.0),
-    'small': dict(embed_dims=384, num_layers=12, num_heads=6, mlp_ratio=4.0),
-    'base': dict(embed_dims=768, num_layers=12, num_heads=12, mlp_ratio=4.0),
-    'large': dict(embed_dims=1024, num_layers=24, num_heads=16, mlp_ratio=4.0),
+    'tiny': dict(embed_dims=192, num_layers=12, num_heads=3, mlp_ratio=4.0),  # DeiT-Ti
+    'small': dict(embed_dims=384, num_layers=12, num_heads=6, mlp_ratio=4.0),  # DeiT-S, DINO S
+    'base': dict(embed_dims=768, num_layers=12, num_heads=12, mlp_ratio=4.0),  # BEiT B
+    'large': dict(embed_dims=1024, num_layers=24, num_heads=16, mlp_ratio=4.0),  # BEiT L
 }
 OUT_TYPES = ('raw', 'cls_token', 'featmap', 'avg_featmap')
 
 
-def resolve_arch(arch: Union[str, dict]) -> Dict[str, float]:
-    """Preset name or dict with embed_dims / num_layers / num_heads (/ mlp_ratio)."""
+def resolve_arch(arch: Union[str, dict],
+                 presets: Optional[Dict[str, Dict[str, float]]] = None) -> Dict[str, float]:
+    """Preset name (of ``presets``, default :data:`ARCH_SETTINGS`) or a dict with
+    embed_dims / num_layers / num_heads (/ mlp_ratio)."""
+    presets = ARCH_SETTINGS if presets is None else presets
     if isinstance(arch, str):
-        if arch.lower() not in ARCH_SETTINGS:
-            raise KeyError(f'unknown arch {arch!r}; choose from {sorted(ARCH_SETTINGS)} or '
+        if arch.lower() not in presets:
+            raise KeyError(f'unknown arch {arch!r}; choose from {sorted(presets)} or '
                            'give a dict with embed_dims, num_layers, num_heads')
-        return dict(ARCH_SETTINGS[arch.lower()])
+        return dict(presets[arch.lower()])
     missing = {'embed_dims', 'num_layers', 'num_heads'} - set(arch)
     if missing:
         raise KeyError(f'custom arch dict lacks {sorted(missing)}')
@@ -74,6 +79,8 @@ class BEiTViT(BaseBackbone):
         x (B, 3, H, W), mask (B, H/p, W/p) or (B, N) bool -> tuple of ``out_type`` tensors.
     """
 
+    arch_settings: Dict[str, Dict[str, float]] = ARCH_SETTINGS
+
     def __init__(self, arch: Union[str, dict] = 'base', img_size: Union[int, Tuple] = 224,
                  patch_size: int = 16, in_channels: int = 3,
                  out_indices: Union[int, Sequence[int]] = -1, out_type: str = 'raw',
@@ -85,7 +92,8 @@ class BEiTViT(BaseBackbone):
                  frozen_stages: int = -1, norm_eps: float = 1e-6, with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        settings = resolve_arch(arch)
+        settings = resolve_arch(arch, self.arch_settings)
+        self.mlp_ratio = float(settings['mlp_ratio'])
         self.embed_dims = c = int(settings['embed_dims'])
         self.num_layers = depth = int(settings['num_layers'])
         self.num_heads = int(settings['num_heads'])
@@ -141,9 +149,22 @@ class BEiTViT(BaseBackbone):
 
     # ------------------------------------------------------------------ init / freezing
     def init_weights(self) -> None:
-        super().init_weights()
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
+        """Random init, or ``init_cfg=dict(type='Pretrained', checkpoint, prefix)``: a local file
+        is loaded checked (:func:`~mmbeit.models.backbones.pretrained.load_pretrained_backbone`:
+        wrong arch or missing tensors raise; ``strict_missing=False`` in init_cfg only warns)."""
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            if os.path.isfile(str(cfg.get('checkpoint', ''))):
+                from .pretrained import load_pretrained_backbone
+
+                load_pretrained_backbone(self, cfg['checkpoint'], prefix=cfg.get('prefix', ''),
+                                         strict_missing=cfg.get('strict_missing', True))
+                self._is_init = True
+            else:  # URLs and other schemes: MMEngine's loader (unchecked)
+                self.init_cfg = {k: v for k, v in cfg.items() if k != 'strict_missing'}
+                super().init_weights()
             return
+        super().init_weights()
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         if self.mask_token is not None:
             nn.init.trunc_normal_(self.mask_token, std=0.02)

@@ -8,7 +8,14 @@ from torch import nn
 
 from mmbeit.registry import MODELS
 
-from .beit_vit import BEiTViT
+from .beit_vit import ARCH_SETTINGS, BEiTViT
+
+# moco-v3 ``vits.py``: vit_small has 12 heads of 32 dims (not DeiT-S's 6 of 64); mmpretrain's
+# 'mocov3-small' agrees. Sources of every preset: docs/presets.md
+MOCOV3_ARCH_SETTINGS = {
+    **ARCH_SETTINGS,
+    'small': dict(embed_dims=384, num_layers=12, num_heads=12, mlp_ratio=4.0),
+}
 
 
 @MODELS.register_module()
@@ -23,8 +30,9 @@ class MoCoV3ViT(BEiTViT):
     ``cls_token ~ N(0, 1e-6)``.
 
     Args:
-        arch (str | dict): 'tiny' | 'small' | 'base' | 'large' or a custom dict (see
-            :func:`resolve_arch`). Defaults to 'base'.
+        arch (str | dict): 'tiny' | 'small' | 'base' | 'large' (:data:`MOCOV3_ARCH_SETTINGS`:
+            'small' is moco-v3's ``vit_small``, 384 dims in 12 heads of 32) or a custom dict
+            (see :func:`resolve_arch`). Defaults to 'base'.
         img_size (int | tuple): Defaults to 224.
         patch_size (int): Defaults to 16.
         out_indices (int | Sequence[int]): Defaults to -1.
@@ -40,6 +48,7 @@ class MoCoV3ViT(BEiTViT):
         x (B, 3, H, W) -> tuple of (B, C) CLS features (or the chosen ``out_type``).
     """
 
+    arch_settings = MOCOV3_ARCH_SETTINGS
     FIXED = ('pos_embed', 'use_rel_pos_bias', 'use_shared_rel_pos_bias',
              'layer_scale_init_value', 'freeze_patch_embed')
 

@@ -100,8 +100,8 @@ class NormEMAQuantizer(nn.Module):
         kmeans_init (bool): k-means on the first batch; else random unit codes (still
             broadcast from rank 0). Defaults to True.
         kmeans_iters (int): Defaults to 10.
-        dead_code_window (int): restart codes unused for this many steps; 0 disables
-            (the official behaviour). Defaults to 100.
+        dead_code_window (int): restart codes unused for this many steps (mmbeit's addition,
+            e.g. 100); 0 disables, as the official code. Defaults to 0 (official).
 
     Buffers:
         ``embedding.weight`` (K, D), ``embedding.initted`` (1,), ``cluster_size`` (K,) EMA of
@@ -112,7 +112,7 @@ class NormEMAQuantizer(nn.Module):
 
     def __init__(self, num_tokens: int = 8192, dims: int = 32, decay: float = 0.99,
                  beta: float = 1.0, kmeans_init: bool = True, kmeans_iters: int = 10,
-                 dead_code_window: int = 100) -> None:
+                 dead_code_window: int = 0) -> None:
         super().__init__()
         if not 0.0 <= decay < 1.0:
             raise ValueError(f'decay must be in [0, 1), got {decay}')

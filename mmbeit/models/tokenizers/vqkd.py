@@ -95,9 +95,12 @@ class VQKDTokenizer(BaseModule):
 
     def load_checkpoint(self, path: str) -> Dict[str, list]:
         """Load a local checkpoint of any supported layout (see the class docstring)."""
-        from mmbeit.converters.vqkd import load_vqkd_checkpoint
+        from mmbeit.converters.checkpoint_io import load_checkpoint_file
+        from mmbeit.converters.vqkd import convert_vqkd_state_dict, vqkd_release_arch
 
-        state_dict, layout = load_vqkd_checkpoint(path)
+        checkpoint = load_checkpoint_file(path)
+        state_dict, layout = convert_vqkd_state_dict(checkpoint)
+        self._check_release_arch(vqkd_release_arch(checkpoint), path)
         has_decoder = any(k.startswith('decoder.') for k in state_dict)
         if self.decoder is not None and not has_decoder:
             print_log(f'{path} ({layout} layout) has no decoder: tokenizer only',
@@ -115,6 +118,22 @@ class VQKDTokenizer(BaseModule):
         self._is_init = True  # a parent's init_weights must not overwrite the weights
         self._pretrained = None
         return report
+
+    def _check_release_arch(self, arch: Dict[str, Dict[str, int]], path: str) -> None:
+        """Refuse a release whose recorded head counts / decoder size differ from this one's
+        (the weights would load and give other tokens)."""
+        from mmbeit.models.backbones import ArchMismatchError
+
+        diff = []
+        for part, numbers in arch.items():
+            vit = getattr(self, part)
+            if vit is None:
+                continue
+            diff += [f'{part} {k} {v} (tokenizer {getattr(vit, k)})' for k, v in numbers.items()
+                     if getattr(vit, k) != v]
+        if diff:
+            raise ArchMismatchError(f'{path} records another VQ-KD: {", ".join(diff)}; build '
+                                    'the tokenizer with those encoder / decoder settings')
 
     # ------------------------------------------------------------------ forward parts
     def encode_features(self, images: torch.Tensor) -> torch.Tensor:

@@ -25,8 +25,9 @@ def test_pos_embed_is_2d_sincos_with_zero_cls_and_frozen():
             row = pos[1 + h * 4 + w]
             for i in range(quarter):
                 omega = 1.0 / 10000 ** (i / quarter)
-                expected = [math.sin(w * omega), math.cos(w * omega), math.sin(h * omega),
-                            math.cos(h * omega)]
+                # moco-v3 / mmpretrain orientation: the first half encodes the row
+                expected = [math.sin(h * omega), math.cos(h * omega), math.sin(w * omega),
+                            math.cos(w * omega)]
                 got = [row[i], row[quarter + i], row[2 * quarter + i], row[3 * quarter + i]]
                 assert torch.allclose(torch.tensor([float(g) for g in got]),
                                       torch.tensor(expected), atol=1e-6)
@@ -67,6 +68,9 @@ def test_cls_token_output_and_fixed_settings():
         MoCoV3ViT(arch='tiny', pos_embed='learned')
 
 
-def test_presets_widths():
-    for arch, width in (('small', 384), ('base', 768)):
-        assert MoCoV3ViT(arch=arch, img_size=32, patch_size=16).embed_dims == width
+def test_presets_follow_moco_v3_vits():
+    # moco-v3 vits.py: vit_small 384 dims in 12 heads (32 dims each), vit_base 768 / 12
+    for arch, width, heads in (('small', 384, 12), ('base', 768, 12), ('large', 1024, 16)):
+        model = MoCoV3ViT(arch=arch, img_size=32, patch_size=16)
+        assert (model.embed_dims, model.num_heads) == (width, heads)
+        assert model.blocks[0].attn.num_heads == heads
