@@ -21,7 +21,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='directory for the evaluation logs')
-    parser.add_argument('--out', help='dump the metrics to this json / pickle file')
+    parser.add_argument('--out', help='dump the per-sample predictions to this pickle file '
+                        '(DumpResults); the metrics are printed and logged to the work dir')
     parser.add_argument('--amp', action='store_true', help='evaluate under autocast')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')

@@ -1,7 +1,10 @@
 """Train a model from an mmbeit (or mmpretrain / mmdet / mmseg) config.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--zero]
         [--auto-scale-lr] [--cfg-options KEY=VALUE ...] [--launcher none|pytorch|slurm|mpi]
+
+A config with a ``strategy`` (MMEngine's FSDPStrategy / DeepSpeedStrategy / DDPStrategy) runs
+in MMEngine's ``FlexibleRunner``; every other config in the plain ``Runner``.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
+from mmengine.runner import FlexibleRunner, Runner
 
 import mmbeit  # noqa: F401  (safe checkpoint loading, registries)
 from mmbeit.engine.runner import init_cpu_process_group
@@ -27,6 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: bf16 autocast (fp16 + loss scaling on GPUs '
                         'without bf16)')
+    parser.add_argument('--zero', action='store_true',
+                        help="shard optimizer states across ranks (ZeRO-1, MMEngine's "
+                        'ZeroRedundancyOptimizer around the config optimizer; needs a launcher)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -45,8 +51,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def use_amp(cfg: Config) -> None:
-    """Mixed precision that also works on CPU (MMEngine's AmpOptimWrapper refuses CPU)."""
+    """Mixed precision that also works on CPU (MMEngine's AmpOptimWrapper refuses CPU).
+
+    A recipe that names ``mmbeit.MixedPrecisionOptimWrapper`` (the mmdet / mmseg transfer
+    configs) already picks AMP on GPUs and fp32 on CPU, where mmcv's ops refuse bf16: kept.
+    """
     wrapper = cfg.optim_wrapper
+    if str(wrapper.get('type', '')).endswith('MixedPrecisionOptimWrapper'):
+        return
     if torch.cuda.is_available():
         bf16 = torch.cuda.is_bf16_supported()
         wrapper.type = 'AmpOptimWrapper'
@@ -59,6 +71,21 @@ def use_amp(cfg: Config) -> None:
         wrapper.type = 'mmbeit.AutocastOptimWrapper'
         wrapper.pop('loss_scale', None)
         wrapper.dtype = 'bfloat16'
+
+
+def use_zero(cfg: Config, launcher: str) -> None:
+    """Wrap the config's torch optimizer in MMEngine's ``ZeroRedundancyOptimizer``."""
+    if launcher == 'none':
+        raise SystemExit('--zero shards optimizer states across ranks: start several with '
+                         'tools/dist_train.sh CONFIG N (or --launcher pytorch / slurm)')
+    optimizer = cfg.optim_wrapper.optimizer
+    if optimizer.type == 'ZeroRedundancyOptimizer':
+        return
+    if not hasattr(torch.optim, optimizer.type):
+        raise SystemExit(f'--zero wraps torch.optim optimizers only; optim_wrapper.optimizer.type '
+                         f'is {optimizer.type!r}')
+    cfg.optim_wrapper.optimizer = dict(optimizer, type='ZeroRedundancyOptimizer',
+                                       optimizer_type=optimizer.type)
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -94,6 +121,13 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.zero:
+        use_zero(cfg, args.launcher)
+    optimizer_type = cfg.get('optim_wrapper', {}).get('optimizer', {}).get('type', '')
+    hooks = cfg.setdefault('custom_hooks', [])
+    if (str(optimizer_type).endswith('ZeroRedundancyOptimizer')
+            and not any(str(h.get('type')).endswith('ZeroCheckpointHook') for h in hooks)):
+        hooks.append(dict(type='mmbeit.ZeroCheckpointHook'))  # rank 0 alone cannot gather
     return cfg
 
 
@@ -102,7 +136,7 @@ def main(argv=None) -> None:
     cfg = merge_args(Config.fromfile(args.config), args)
     if init_cpu_process_group(args.launcher):
         cfg.setdefault('model_wrapper_cfg', dict(type='mmbeit.CPUDistributedDataParallel'))
-    runner = Runner.from_cfg(cfg)
+    runner = (FlexibleRunner if cfg.get('strategy') else Runner).from_cfg(cfg)
     runner.train()
 
 

@@ -4,8 +4,10 @@ _base_ = [
     '../_base_/datasets/imagenet_bs128_beit.py',
     '../_base_/default_runtime.py',
 ]
-# DALL-E dVAE encoder weights (local file)
-model = dict(target_generator=dict(init_cfg=dict(checkpoint='checkpoints/dalle_encoder.pkl')))
+# DALL-E dVAE encoder weights: a state dict converted once from OpenAI's encoder.pkl
+# (python -c "import dall_e, torch; torch.save(dall_e.load_model('encoder.pkl').state_dict(),
+# 'checkpoints/dalle_encoder.pth')"), or a configs/beit/dvae_* run's checkpoint
+model = dict(target_generator=dict(init_cfg=dict(checkpoint='checkpoints/dalle_encoder.pth')))
 
 optim_wrapper = dict(
     type='AmpOptimWrapper',

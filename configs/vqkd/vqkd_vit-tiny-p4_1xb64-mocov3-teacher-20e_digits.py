@@ -1,8 +1,7 @@
 # VQ-KD on the embedded digits with a MoCo v3 tiny ViT (trained with mmbeit) as the teacher:
-# set `teacher_checkpoint` (or model.teacher.checkpoint=PATH); the backbone below must match
-# the MoCo v3 config that produced it.
+# --cfg-options model.teacher.checkpoint=PATH (or model = dict(teacher=dict(checkpoint=PATH))
+# in a child config); the backbone below must match the MoCo v3 config that produced it.
 _base_ = ['./vqkd_vit-tiny-p4_1xb64-randteacher-20e_digits.py']
-teacher_checkpoint = 'work_dirs/mocov3_vit-tiny-p4_digits/latest.pth'
 teacher_dims = 192
 model = dict(
     tokenizer=dict(target_dims=teacher_dims),
@@ -16,5 +15,5 @@ model = dict(
                       img_size=32, patch_size=4, pos_embed='sincos',
                       use_shared_rel_pos_bias=False, layer_scale_init_value=0.0,
                       out_type='featmap'),
-        checkpoint=teacher_checkpoint,
+        checkpoint='work_dirs/mocov3_vit-tiny-p4_digits/latest.pth',
         prefix='backbone.'))

@@ -38,6 +38,8 @@ def load_state_dict_report(module: nn.Module, state_dict: Dict[str, torch.Tensor
         strict: raise on missing / unexpected / mis-shaped keys. Defaults to True.
         ignore_missing: key prefixes that may be absent (e.g. heads dropped on purpose).
 
+    Logs one line naming the module, the number of tensors loaded and ``source``.
+
     Returns:
         dict with 'missing', 'unexpected', 'mismatched' lists (empty when all fit).
     """
@@ -59,4 +61,10 @@ def load_state_dict_report(module: nn.Module, state_dict: Dict[str, torch.Tensor
         raise StateDictMismatchError('\n'.join(lines))
     fit = {k: v for k, v in state_dict.items() if k not in {m[0] for m in mismatched}}
     module.load_state_dict(fit, strict=False)
+    from mmengine.logging import print_log
+
+    skipped = len(missing) + len(unexpected) + len(mismatched)
+    print_log(f'{type(module).__name__}: loaded {len(fit)} tensors from {source}'
+              + (f' ({skipped} keys did not fit, non-strict)' if skipped else ''),
+              logger='current')
     return report

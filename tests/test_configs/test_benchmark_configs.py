@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from mmengine import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope, init_default_scope
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in glob.glob(str(REPO / 'configs/benchmarks/**/*.py'), recursive=True)
@@ -17,6 +17,14 @@ REGISTRIES = {'mmbeit': 'mmbeit.registry', 'mmdet': 'mmdet.registry', 'mmseg': '
 def test_there_are_configs_for_each_downstream_task():
     names = [Path(p).parent.name for p in CONFIGS]
     assert {'classification', 'mmdetection', 'mmsegmentation'} <= set(names)
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """init_default_scope('mmseg') must not leak into the tests that follow."""
+    before = DefaultScope.get_current_instance()
+    yield
+    init_default_scope(before.scope_name if before is not None else 'mmbeit')
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[Path(p).name for p in CONFIGS])

@@ -26,3 +26,54 @@ def test_rejects_unknown_dtype():
     with pytest.raises(ValueError, match='bfloat16'):
         AutocastOptimWrapper(dtype='int8', optimizer=torch.optim.SGD([nn.Parameter(
             torch.ones(1))], lr=0.1))
+
+
+def _mixed_precision_wrapper(**kwargs):
+    from mmbeit.registry import OPTIM_WRAPPERS
+
+    model = nn.Linear(8, 4)
+    return OPTIM_WRAPPERS.build(dict(type='MixedPrecisionOptimWrapper', optimizer=torch.optim.SGD(
+        model.parameters(), lr=0.1), **kwargs)), model
+
+
+def test_mixed_precision_wrapper_is_fp32_on_cpu_and_amp_on_gpu():
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+
+    wrapper, model = _mixed_precision_wrapper()
+    if torch.cuda.is_available():
+        assert isinstance(wrapper, AmpOptimWrapper)
+        return
+    assert type(wrapper) is OptimWrapper  # mmcv's CPU ops (NMS, RoIAlign) take fp32 only
+    with wrapper.optim_context(model):
+        assert model(torch.randn(2, 8)).dtype == torch.float32
+    bf16, model = _mixed_precision_wrapper(cpu_dtype='bfloat16', dtype='float16')
+    assert isinstance(bf16, AutocastOptimWrapper)
+    with bf16.optim_context(model):
+        assert model(torch.randn(2, 8)).dtype == torch.bfloat16
+
+
+def test_train_py_keeps_the_transfer_recipes_wrapper_on_cpu_with_and_without_amp():
+    """mmbeit's tools/train.py must not turn the mmdet / mmseg recipes into bf16 autocast."""
+    import importlib.util
+
+    import pytest
+    from mmengine.config import Config
+
+    from tests.conftest import REPO_ROOT
+
+    pytest.importorskip('mmdet')
+    pytest.importorskip('mmseg')
+    spec = importlib.util.spec_from_file_location('train_tool', REPO_ROOT / 'tools' / 'train.py')
+    train_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_tool)
+    for config in (
+            'configs/benchmarks/mmdetection/'
+            'mask-rcnn_beitv2-vit-base-p16_adapter-fpn_8xb2-lsj-36e_coco.py',
+            'configs/benchmarks/mmsegmentation/'
+            'upernet_beitv2-vit-base-p16_adapter_8xb2-160k_ade20k-512x512.py'):
+        path = str(REPO_ROOT / config)
+        for flags in ([], ['--amp']):
+            cfg = train_tool.merge_args(Config.fromfile(path),
+                                        train_tool.parse_args([path, *flags]))
+            assert cfg.optim_wrapper.type == 'mmbeit.MixedPrecisionOptimWrapper', (config, flags)
+            assert 'dtype' not in cfg.optim_wrapper

@@ -55,3 +55,20 @@ def test_injected_spike_is_flagged_at_its_iteration(tmp_path):
     spikes = {(s['iter'], s['series']) for s in hook.spikes}
     assert spikes == {(12, 'first'), (12, 'rest')}
     assert (tmp_path / 'grad_spikes.json').exists()
+
+
+def test_logged_norms_are_the_latest_measurement_not_a_window_mean(tmp_path):
+    hook = GradientSpikeHook(interval=3)
+    runner = Runner(
+        model=_Spiky(spike_at=-1), work_dir=str(tmp_path),
+        train_dataloader=dict(dataset=_Data(), batch_size=4, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.5)),
+        train_cfg=dict(by_epoch=False, max_iters=12), custom_hooks=[hook],
+        default_hooks=dict(checkpoint=None, logger=dict(type='LoggerHook', interval=100)),
+        log_level='WARNING')
+    runner.train()
+    tag, _ = runner.log_processor.get_log_after_iter(runner, 11, 'train')
+    assert tag['grad_norm/first'] == hook.last_norms['first']
+    assert tag['grad_norm/rest'] == hook.last_norms['rest']

@@ -46,7 +46,7 @@ def test_digits_mocov3_then_vqkd_beat_random_init_on_knn_and_linear_probe(tmp_pa
     from mmbeit.evaluation.backbone_features import backbone_features, load_images
     from mmbeit.registry import MODELS
 
-    cfg = tiny_runner_cfg(tmp_path / 'mocov3', max_iters=60)
+    cfg = tiny_runner_cfg(tmp_path / 'mocov3', max_iters=90)
     arch = dict(embed_dims=64, num_layers=2, num_heads=2)
     cfg.model.backbone.update(arch=arch, patch_size=4)
     cfg.model.neck.update(in_channels=64, hid_channels=256, out_channels=64)
@@ -55,7 +55,7 @@ def test_digits_mocov3_then_vqkd_beat_random_init_on_knn_and_linear_probe(tmp_pa
     cfg.optim_wrapper.optimizer.lr = 2e-3
     cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
                                 end=10),
-                           dict(type='CosineAnnealingLR', by_epoch=False, begin=10, end=60)]
+                           dict(type='CosineAnnealingLR', by_epoch=False, begin=10, end=90)]
     cfg.default_hooks.checkpoint = None
     cfg.custom_hooks = [_knn_hook(interval=30, by_epoch=False)]
     runner = Runner.from_cfg(cfg)
@@ -63,7 +63,7 @@ def test_digits_mocov3_then_vqkd_beat_random_init_on_knn_and_linear_probe(tmp_pa
     runner.register_hook(_CopyBackboneBeforeTraining(random_init), priority='LOWEST')
     runner.train()
     curve = json.loads((tmp_path / 'mocov3' / 'knn_curve.json').read_text())
-    assert [p['iter'] for p in curve] == [0, 30, 60]
+    assert [p['iter'] for p in curve] == [0, 30, 60, 90]
     start, end = curve[0]['top1'], curve[-1]['top1']
     assert end >= start + 5.0, f'kNN monitor top-1 {start:.1f} -> {end:.1f}'
     teacher_ckpt = tmp_path / 'mocov3.pth'

@@ -61,3 +61,49 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
     torch.save({'meta': _GetattrPayload()}, path)
     with pytest.raises(UnsafeCheckpointError, match='__init__'):
         safe_torch_load(str(path))
+
+
+@pytest.mark.parametrize('layout', ['zip', 'legacy', 'raw_pickle'])
+def test_refusal_names_file_and_global_and_never_suggests_weights_only_false(tmp_path, layout):
+    import fractions
+
+    from mmbeit.converters.checkpoint_io import load_checkpoint_file
+
+    path = tmp_path / f'old_{layout}.pth'
+    obj = {'state_dict': {'w': torch.ones(2)}, 'meta': fractions.Fraction(1, 3)}
+    if layout == 'raw_pickle':  # pickle.dump of tensors would name torch's storage loader
+        with open(path, 'wb') as f:
+            pickle.dump({'meta': obj['meta']}, f, protocol=2)
+    else:
+        torch.save(obj, path, _use_new_zipfile_serialization=layout == 'zip')
+    for load in (safe_torch_load, load_checkpoint_file):  # MMEngine loads and converters
+        with pytest.raises(UnsafeCheckpointError) as err:
+            load(str(path))
+        msg = str(err.value)
+        assert f'refused to load {path}: it pickles the global fractions.Fraction' in msg
+        assert 'tools/model_converters/' in msg and 'state_dict()' in msg
+        assert 'weights_only' not in msg and 'Weights only load failed' not in msg
+
+
+def test_converter_read_error_names_the_file(tmp_path):
+    from mmbeit.converters.checkpoint_io import load_checkpoint_file
+
+    path = tmp_path / 'truncated.pth'
+    torch.save({'w': torch.ones(4)}, path)
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(RuntimeError, match=f'cannot read checkpoint {path}'):
+        load_checkpoint_file(str(path))
+
+
+def test_empty_transfer_checkpoint_path_names_the_setting_to_change():
+    """The transfer configs ship checkpoint=''; building + init must say what to set."""
+    from mmbeit.registry import MODELS
+
+    backbone = MODELS.build(dict(type='BEiTViT', arch=dict(embed_dims=32, num_layers=1,
+                                                           num_heads=2),
+                                 img_size=32, patch_size=16,
+                                 init_cfg=dict(type='Pretrained', checkpoint='',
+                                               prefix='backbone.')))
+    with pytest.raises(FileNotFoundError,
+                       match=r'model\.backbone\.init_cfg\.checkpoint=PATH.*extract_backbone'):
+        backbone.init_weights()

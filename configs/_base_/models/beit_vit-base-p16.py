@@ -1,7 +1,9 @@
 # BEiT v1 ViT-B/16: backbone + LM head, DALL-E dVAE targets (112 px tokenizer view).
-# The dVAE encoder loads a local checkpoint: set `tokenizer_checkpoint` in your config (or
-# --cfg-options model.target_generator.init_cfg.checkpoint=PATH).
-tokenizer_checkpoint = 'checkpoints/dalle_encoder.pth'  # a state dict; convert encoder.pkl once
+# The dVAE encoder loads a local state dict (convert OpenAI's encoder.pkl once, see
+# mmbeit/converters/dalle.py). Another file, in a child config (a top-level variable would be
+# read when this file is, so a child's value would not reach the model):
+#   model = dict(target_generator=dict(init_cfg=dict(checkpoint='PATH')))
+# or on the command line: --cfg-options model.target_generator.init_cfg.checkpoint=PATH
 model = dict(
     type='BEiT',
     data_preprocessor=dict(
@@ -26,4 +28,4 @@ model = dict(
     target_generator=dict(
         type='DALLEdVAE',
         with_decoder=False,  # the encoder is enough to tokenize
-        init_cfg=dict(type='Pretrained', checkpoint=tokenizer_checkpoint)))
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/dalle_encoder.pth')))

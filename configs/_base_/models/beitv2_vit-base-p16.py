@@ -1,7 +1,9 @@
 # BEiT v2 ViT-B/16: backbone + patch-aggregation neck + shared LM head, VQ-KD targets.
-# The VQ-KD tokenizer loads a local checkpoint: set `tokenizer_checkpoint` in your config (or
-# --cfg-options model.target_generator.init_cfg.checkpoint=PATH).
-tokenizer_checkpoint = 'checkpoints/vqkd_vit-base-p16_clip_in1k.pth'
+# The VQ-KD tokenizer loads a local checkpoint (a configs/vqkd/ run's epoch_*.pth, or a
+# converted release). Another file, in a child config (a top-level variable would be read when
+# this file is, so a child's value would not reach the model):
+#   model = dict(target_generator=dict(init_cfg=dict(checkpoint='PATH')))
+# or on the command line: --cfg-options model.target_generator.init_cfg.checkpoint=PATH
 model = dict(
     type='BEiTV2',
     data_preprocessor=dict(
@@ -34,4 +36,4 @@ model = dict(
     target_generator=dict(
         type='VQKDTokenizer',
         decoder=None,  # the encoder + quantizer are enough to tokenize
-        init_cfg=dict(type='Pretrained', checkpoint=tokenizer_checkpoint)))
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/vqkd_vit-base-p16_clip_in1k.pth')))

@@ -88,6 +88,14 @@ class GradientSpikeHook(Hook):
             raise ValueError('GradientSpikeHook: the model has no trainable parameters')
         optimizer = runner.optim_wrapper.optimizer
         self._runner = runner
+        # MMEngine's LogProcessor averages every '*grad_norm*' scalar over its last
+        # `window_size` updates; measured every `interval` steps that mean spans
+        # window_size * interval iterations and barely moves from log to log. Log the
+        # latest measurement instead.
+        custom = runner.log_processor.custom_cfg
+        for key in ('grad_norm/first', 'grad_norm/rest'):
+            if not any(c.get('data_src') == key for c in custom):
+                custom.append(dict(data_src=key, method_name='current'))
         self._handle = optimizer.register_step_pre_hook(self._on_step)
 
     def after_train(self, runner: Runner) -> None:

@@ -37,3 +37,36 @@ class AutocastOptimWrapper(OptimWrapper):
         with super().optim_context(model), torch.autocast(self.device_type,
                                                           dtype=self.cast_dtype):
             yield
+
+
+@OPTIM_WRAPPERS.register_module(name='MixedPrecisionOptimWrapper')
+def mixed_precision_optim_wrapper(cpu_dtype: Optional[str] = None, **kwargs) -> OptimWrapper:
+    """Mixed precision where the device has it, plain fp32 training elsewhere.
+
+    For recipes that must run as written on GPUs and on CPU, including through mmdet's / mmseg's
+    own ``tools/train.py`` (which build ``optim_wrapper`` without mmbeit's command line):
+
+    - CUDA: MMEngine's ``AmpOptimWrapper`` with bf16 where supported, else fp16 with dynamic
+      loss scaling.
+    - CPU: ``OptimWrapper`` (fp32) by default. mmcv's compiled ops (NMS, RoIAlign) only take
+      fp32 on CPU, so autocasting a detector there fails; set ``cpu_dtype='bfloat16'`` to get
+      :class:`AutocastOptimWrapper` for models without such ops.
+
+    Args:
+        cpu_dtype (str, optional): None (fp32, default) or 'bfloat16' autocast on CPU.
+        **kwargs: ``OptimWrapper`` arguments (optimizer, clip_grad, accumulative_counts);
+            ``dtype`` / ``loss_scale`` are passed to ``AmpOptimWrapper`` on GPUs only.
+    """
+    from mmengine.optim import AmpOptimWrapper
+
+    dtype = kwargs.pop('dtype', None)
+    loss_scale = kwargs.pop('loss_scale', None)
+    if torch.cuda.is_available():
+        if dtype is None:
+            dtype = 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
+        if loss_scale is None:
+            loss_scale = 'dynamic'
+        return AmpOptimWrapper(dtype=dtype, loss_scale=loss_scale, **kwargs)
+    if cpu_dtype is None:
+        return OptimWrapper(**kwargs)
+    return AutocastOptimWrapper(dtype=cpu_dtype, device_type='cpu', **kwargs)

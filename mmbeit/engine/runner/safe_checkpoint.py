@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os.path as osp
 import pickle
-from typing import Any, List, Optional
+import re
+from typing import Any, Iterable, List, Optional
 
 import numpy as np
 import torch
@@ -53,9 +54,16 @@ def mmengine_safe_globals() -> List[Any]:
     return [HistoryBuffer, *_numpy_globals(), (_history_buffer_getattr, 'builtins.getattr')]
 
 
-def _allowed_names() -> set:
+SAFE_WAY_OUT = (
+    'Safe way out: convert an official release with tools/model_converters/ (unilm2mmbeit.py, '
+    'mocov32mmbeit.py, mmpretrain2mmbeit.py, extract_backbone.py), which write a plain state '
+    'dict; re-save a file of your own as tensors only, torch.save({"state_dict": '
+    'model.state_dict()}, PATH), where it was written.')
+
+
+def _allowed_names(extra: Iterable[Any] = ()) -> set:
     names = set()
-    for g in mmengine_safe_globals():
+    for g in [*mmengine_safe_globals(), *extra]:
         names.add(g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}')
     return names
 
@@ -71,29 +79,55 @@ def safe_torch_load(filename: str, map_location: Optional[Any] = 'cpu') -> Any:
         with torch.serialization.safe_globals(mmengine_safe_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        inner = err
-        while inner is not None:  # our own refusal (restricted getattr) raised inside torch
-            if isinstance(inner, UnsafeCheckpointError):
-                raise UnsafeCheckpointError(f'refused to load {filename}: {inner}') from err
-            inner = inner.__cause__ or inner.__context__
-        offending = []
-        try:
-            allowed = _allowed_names()
-            offending = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-                         if g not in allowed]
-        except Exception:  # not a zip checkpoint: fall back to torch's own message
-            pass
-        what = ', '.join(offending) if offending else str(err).splitlines()[0]
-        raise UnsafeCheckpointError(
-            f'refused to load {filename}: it pickles {what}, which is neither a tensor, a plain '
-            'container nor MMEngine training state. Unpickling it could run arbitrary code. '
-            'Re-save the weights as a plain state dict, or, if you trust the class, allow it '
-            'explicitly with torch.serialization.add_safe_globals([...]).') from err
+        raise unsafe_checkpoint_error(filename, err) from err
+
+
+def unsafe_checkpoint_error(filename: str, err: BaseException,
+                            allowed: Iterable[Any] = ()) -> UnsafeCheckpointError:
+    """One message for a refused file: the file, the offending global, the safe way out.
+
+    Args:
+        filename (str): the checkpoint that failed to unpickle weights-only.
+        err (BaseException): what ``torch.load(..., weights_only=True)`` raised.
+        allowed (Iterable): extra globals the caller allowed (not reported as offending).
+    """
+    inner = err
+    while inner is not None:  # our own refusal (restricted getattr) raised inside torch
+        if isinstance(inner, UnsafeCheckpointError):
+            return UnsafeCheckpointError(f'refused to load {filename}: {inner}. {SAFE_WAY_OUT}')
+        inner = inner.__cause__ or inner.__context__
+    offending: List[str] = []
+    try:  # zip checkpoints (torch.save since 1.6) list their globals without unpickling
+        names = _allowed_names(allowed)
+        offending = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+                     if g not in names]
+    except Exception:  # legacy torch.save format or a raw pickle: read torch's message
+        pass
+    text = str(err)
+    if not offending:
+        offending = re.findall(r'GLOBAL (\S+) was not an allowed global', text)
+    if offending:
+        what = 'the global ' + ', '.join(dict.fromkeys(offending))
+    else:
+        operand = re.search(r'Unsupported operand (\d+)', text)
+        what = (f'pickle instruction {operand.group(1)} (not a torch.save checkpoint)'
+                if operand else 'an object that weights-only unpickling cannot read')
+    return UnsafeCheckpointError(
+        f'refused to load {filename}: it pickles {what}, which is neither a tensor, a plain '
+        'container nor MMEngine training state, and unpickling it could run code. '
+        + SAFE_WAY_OUT)
 
 
 def load_from_local_safely(filename: str, map_location: Optional[Any] = None) -> Any:
     """MMEngine ``CheckpointLoader`` scheme for local paths (replaces the unsafe default)."""
+    if not str(filename).strip():
+        raise FileNotFoundError(
+            'no checkpoint path given (the config leaves it empty). The transfer configs load '
+            'the backbone from --cfg-options model.backbone.init_cfg.checkpoint=PATH; make '
+            'PATH with tools/model_converters/extract_backbone.py (see docs/transfer.md)')
     filename = osp.expanduser(filename)
+    if osp.isdir(filename):
+        raise IsADirectoryError(f'checkpoint {filename} is a folder; name a .pth file in it')
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
     return safe_torch_load(filename, map_location)

@@ -54,7 +54,7 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     _delete_=True,
-    type='AmpOptimWrapper',
+    type='mmbeit.MixedPrecisionOptimWrapper',  # AMP on GPUs, fp32 on CPU (mmcv ops)
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='mmbeit.LayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=0.75))

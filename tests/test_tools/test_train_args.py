@@ -1,0 +1,60 @@
+"""tools/train.py turns its flags into config settings: --zero, FlexibleRunner strategies."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from mmengine.config import Config
+from mmengine.runner import FlexibleRunner
+
+from tests.conftest import REPO_ROOT
+from tests.tiny_cls_config import write_tiny_config
+
+
+@pytest.fixture(scope='module')
+def train_tool():
+    spec = importlib.util.spec_from_file_location('train_tool', REPO_ROOT / 'tools' / 'train.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_zero_wraps_the_config_optimizer(train_tool, tmp_path, digits_root):
+    cfg_path = write_tiny_config(tmp_path / 'cfg.py', REPO_ROOT, digits_root)
+    args = train_tool.parse_args([cfg_path, '--zero', '--launcher', 'pytorch'])
+    cfg = train_tool.merge_args(Config.fromfile(cfg_path), args)
+    opt = cfg.optim_wrapper.optimizer
+    assert opt.type == 'ZeroRedundancyOptimizer' and opt.optimizer_type == 'AdamW'
+    assert opt.lr == 1e-3 and opt.weight_decay == 0.05
+    # MMEngine saves on rank 0 only; the hook lets every rank gather the shards first
+    assert [h for h in cfg.custom_hooks if h['type'] == 'mmbeit.ZeroCheckpointHook']
+
+
+def test_zero_without_launcher_or_with_a_non_torch_optimizer_says_what_to_do(
+        train_tool, tmp_path, digits_root):
+    cfg_path = write_tiny_config(tmp_path / 'cfg.py', REPO_ROOT, digits_root)
+    with pytest.raises(SystemExit, match='dist_train.sh'):
+        train_tool.merge_args(Config.fromfile(cfg_path),
+                              train_tool.parse_args([cfg_path, '--zero']))
+    args = train_tool.parse_args([cfg_path, '--zero', '--launcher', 'pytorch',
+                                  '--cfg-options', 'optim_wrapper.optimizer.type=LARS'])
+    with pytest.raises(SystemExit, match="torch.optim optimizers only.*'LARS'"):
+        train_tool.merge_args(Config.fromfile(cfg_path), args)
+
+
+def test_config_with_a_strategy_trains_in_flexible_runner(train_tool, tmp_path, digits_root,
+                                                          monkeypatch):
+    cfg_path = write_tiny_config(tmp_path / 'cfg.py', REPO_ROOT, digits_root, iters=2,
+                                 ckpt_every=2)
+    built = []
+    original = FlexibleRunner.from_cfg.__func__
+
+    def record(cls, cfg):
+        runner = original(cls, cfg)
+        built.append(runner)
+        return runner
+
+    monkeypatch.setattr(FlexibleRunner, 'from_cfg', classmethod(record))
+    train_tool.main([cfg_path, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+                     "strategy.type=SingleDeviceStrategy"])
+    assert len(built) == 1 and (tmp_path / 'work' / 'iter_2.pth').exists()
