@@ -17,10 +17,10 @@ model = dict(
 train_dataloader = dict(batch_size=128)
 val_dataloader = dict(batch_size=128)
 # the backbone (final LayerNorm included) stays as pretrained
+# frozen_stages = depth freezes the whole backbone: only neck / head train (and are logged)
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=3.0 * 1024 / 256, momentum=0.9, weight_decay=0.0),
-    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.0, decay_mult=0.0)}))
+    optimizer=dict(type='SGD', lr=3.0 * 1024 / 256, momentum=0.9, weight_decay=0.0))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=90, by_epoch=True, begin=0, end=90)]
 train_cfg = dict(by_epoch=True, max_epochs=90, val_interval=1)
 val_cfg = dict()

@@ -56,3 +56,25 @@ def test_config_builds_model_and_layer_decay_optimizer(path):
         depth = model.backbone.num_layers
         assert min(lrs) == pytest.approx(cfg.optim_wrapper.optimizer.lr * decay ** (depth + 1))
         assert max(lrs) == pytest.approx(cfg.optim_wrapper.optimizer.lr)
+
+
+LINEAR_PROBES = ['configs/benchmarks/classification/' + name for name in (
+    'beitv2_vit-tiny-p4_linear-1xb64-coslr-10e_digits.py',
+    'beitv2_vit-base-p16_linear-8xb256-coslr-100e_in1k.py')] + [
+    'configs/mocov3/mocov3_vit-small-p16_linear-8xb128-coslr-90e_in1k.py']
+
+
+@pytest.mark.parametrize('path', LINEAR_PROBES, ids=[Path(p).name for p in LINEAR_PROBES])
+def test_linear_probe_trains_only_neck_and_head_and_logs_their_lr(path):
+    """The whole backbone is frozen (shared bias and norms too), and the lr MMEngine logs (the
+    first param group's) is the classifier's, not a frozen group's 0."""
+    from mmbeit.registry import MODELS
+
+    cfg = Config.fromfile(str(REPO / path))
+    init_default_scope('mmbeit')
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all(n.startswith(('neck.', 'head.')) for n in trainable), trainable
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert wrapper.get_lr()['lr'][0] == cfg.optim_wrapper.optimizer.lr > 0

@@ -18,10 +18,9 @@ model = dict(
               init_cfg=dict(type='TruncNormal', layer='Linear', std=0.01)))
 train_dataloader = dict(batch_size=256)
 val_dataloader = dict(batch_size=256)
+# frozen_stages = depth freezes the whole backbone: only neck / head train (and are logged)
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=6.0, momentum=0.9, weight_decay=0.0),
-    # the final norm is outside the frozen stages: keep it fixed too
-    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.0, decay_mult=0.0)}))
+    optimizer=dict(type='SGD', lr=6.0, momentum=0.9, weight_decay=0.0))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=100, by_epoch=True, begin=0, end=100)]
 train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=5)
 val_cfg = dict()

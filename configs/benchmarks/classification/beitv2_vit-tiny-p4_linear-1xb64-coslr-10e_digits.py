@@ -19,8 +19,8 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+# frozen_stages = depth freezes the whole backbone: only neck / head train (and are logged)
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=0.0),
-    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.0, decay_mult=0.0)}))
+    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=0.0))
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=10)]

@@ -68,7 +68,8 @@ class BEiTViT(BaseBackbone):
         avg_token_norm (bool): LayerNorm after averaging patch tokens ('avg_featmap', BEiT's
             fine-tuning head input). Defaults to False.
         freeze_patch_embed (bool): MoCo v3's frozen random patch projection. Default False.
-        frozen_stages (int): freeze the patch embedding and the first blocks. Defaults to -1.
+        frozen_stages (int): freeze the patch embedding and the first blocks; ``num_layers``
+            freezes every parameter (shared bias and norms too). Defaults to -1.
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
         with_cp (bool): activation checkpointing: in training, each block's activations are
             recomputed in the backward pass instead of stored (same loss and gradients, dropout
@@ -196,6 +197,10 @@ class BEiTViT(BaseBackbone):
             for blk in self.blocks[:self.frozen_stages]:
                 blk.eval()
                 blk.requires_grad_(False)
+        if self.frozen_stages >= self.num_layers:  # the whole backbone (linear probing)
+            for part in (self.rel_pos_bias, self.norm, self.fc_norm, self.mask_token):
+                if part is not None:
+                    part.requires_grad_(False)
 
     def train(self, mode: bool = True) -> BEiTViT:
         super().train(mode)
