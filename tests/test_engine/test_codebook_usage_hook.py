@@ -25,9 +25,12 @@ def test_hook_logs_window_usage_writes_curve_and_resets(tmp_path):
     model = _Model()
     hub = MessageHub.get_instance('codebook_hook_test')
     runner = SimpleNamespace(model=model, work_dir=str(tmp_path), iter=0, epoch=0,
-                             message_hub=hub)
+                             message_hub=hub, log_processor=SimpleNamespace(custom_cfg=[]))
     hook = CodebookUsageHook(interval=2)
     hook.before_train(runner)
+    # the log shows each window's value (as the json does), not a mean over past windows
+    assert dict(data_src='codebook_usage_pct', method_name='current') in \
+        runner.log_processor.custom_cfg
     q = model.quantize.train()
     for it in range(4):
         runner.iter = it
@@ -38,7 +41,7 @@ def test_hook_logs_window_usage_writes_curve_and_resets(tmp_path):
     assert [p['used_codes'] for p in curve] == [3, 1]
     assert curve[0]['usage'] == pytest.approx(37.5)
     assert curve[0]['perplexity'] == pytest.approx(3.0)
-    assert hub.get_scalar('train/codebook_usage').current() == pytest.approx(12.5)
+    assert hub.get_scalar('train/codebook_usage_pct').current() == pytest.approx(12.5)
     assert float(q.usage_counts.sum()) == 0  # window reset
 
 

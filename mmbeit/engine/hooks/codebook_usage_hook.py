@@ -25,11 +25,15 @@ def find_quantizer(model) -> NormEMAQuantizer:
     return found[0]
 
 
+# message-hub scalars (``train/`` + name); usage in % of the codebook, as in the json's 'usage'
+SCALARS = ('codebook_usage_pct', 'codebook_used', 'codebook_perplexity', 'codebook_restarts')
+
+
 @HOOKS.register_module()
 class CodebookUsageHook(Hook):
     """Every ``interval`` training iterations: usage of the codebook over that window.
 
-    Logs ``codebook_usage`` (% of codes used in the window), ``codebook_used``,
+    Logs ``codebook_usage_pct`` (% of codes used in the window), ``codebook_used``,
     ``codebook_perplexity`` and ``codebook_restarts`` (cumulative) through the message hub,
     appends the point to ``{work_dir}/{filename}`` (a JSON list, the curve that
     ``tools/analysis_tools/plot_codebook_usage.py`` plots) and starts a new window. The
@@ -54,6 +58,14 @@ class CodebookUsageHook(Hook):
         return os.path.join(runner.work_dir, self.filename)
 
     def before_train(self, runner) -> None:
+        # the log shows each window's value as the json has it, not MMEngine's running mean
+        # over the last `window_size` updates (which mixes windows long past)
+        log_processor = getattr(runner, 'log_processor', None)
+        if log_processor is not None:
+            custom = log_processor.custom_cfg
+            for key in SCALARS:
+                if not any(c.get('data_src') == key for c in custom):
+                    custom.append(dict(data_src=key, method_name='current'))
         path = self._path(runner)
         if os.path.isfile(path):  # resumed: keep the earlier points
             with open(path) as f:
@@ -78,7 +90,7 @@ class CodebookUsageHook(Hook):
                      used_codes=stats['used_codes'], num_codes=quantizer.num_tokens,
                      perplexity=stats['perplexity'], restarts=stats['restarts'])
         hub = runner.message_hub
-        hub.update_scalar('train/codebook_usage', point['usage'])
+        hub.update_scalar('train/codebook_usage_pct', point['usage'])
         hub.update_scalar('train/codebook_used', float(point['used_codes']))
         hub.update_scalar('train/codebook_perplexity', point['perplexity'])
         hub.update_scalar('train/codebook_restarts', float(point['restarts']))
