@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Sequence, Union
 from mmengine.dataset import BaseDataset
 from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from mmengine.logging import MMLogger, print_log
+from torch.utils.data import get_worker_info
 
 from mmbeit.registry import DATASETS
 
@@ -205,11 +206,7 @@ class UnlabeledImageFolder(BaseDataset):
             raise UnreadableImageError(f'unreadable image {path} ({reason}); strict=True '
                                        'stops here, strict=False skips such files') from error
         self._unreadable[idx] = reason
-        try:
-            import torch.utils.data
-            worker = torch.utils.data.get_worker_info()
-        except ImportError:  # pragma: no cover
-            worker = None
+        worker = get_worker_info()
         where = f'dataloader worker {worker.id}' if worker is not None else f'pid {os.getpid()}'
         print_log(f'UnlabeledImageFolder: skipped unreadable image {path} ({reason}); '
                   f'{len(self._unreadable)} skipped so far in {where}',

@@ -30,8 +30,6 @@ class ZeroCheckpointHook(Hook):
     it whenever the optimizer is a ``ZeroRedundancyOptimizer``.
     """
 
-    priority = 'VERY_HIGH'
-
     def before_train(self, runner) -> None:
         optimizers = zero_optimizers(runner)
         if not optimizers or getattr(runner.save_checkpoint, '_gathers_zero', False):
