@@ -24,7 +24,7 @@ train_dataloader = dict(
 optim_wrapper = dict(
     type='AutocastOptimWrapper',
     dtype='bfloat16',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-4))
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-4, fused=True))
 param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min=1.25e-6, by_epoch=False, begin=0, end=1200000),
 ]

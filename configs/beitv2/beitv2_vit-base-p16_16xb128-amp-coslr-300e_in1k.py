@@ -1,32 +1,11 @@
-# BEiT v2 ViT-B/16, 300 epochs on ImageNet-1k, batch 2048 (16 GPUs x 128).
+# BEiT v2 ViT-B/16, 300 epochs on ImageNet-1k, batch 2048 (16 GPUs x 128), VQ-KD targets.
 _base_ = [
     '../_base_/models/beitv2_vit-base-p16.py',
     '../_base_/datasets/imagenet_bs128_beitv2.py',
+    '../_base_/schedules/imagenet_bs2048_adamw_coslr_300e_beit.py',
     '../_base_/default_runtime.py',
 ]
 # VQ-KD tokenizer weights (local file)
 model = dict(target_generator=dict(
     init_cfg=dict(checkpoint='checkpoints/vqkd_vit-base-p16_clip_in1k.pth')))
-
-optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=1.5e-3, betas=(0.9, 0.98), weight_decay=0.05),
-    clip_grad=dict(max_norm=3.0),
-    # no decay for biases, norms, layer-scale gammas, q / v biases (all 1-D), CLS, position
-    paramwise_cfg=dict(
-        flat_decay_mult=0.0,
-        custom_keys={
-            '.cls_token': dict(decay_mult=0.0),
-            '.pos_embed': dict(decay_mult=0.0),
-        }))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=10, end=300,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
 randomness = dict(seed=0, diff_rank_seed=True)
-auto_scale_lr = dict(base_batch_size=2048)

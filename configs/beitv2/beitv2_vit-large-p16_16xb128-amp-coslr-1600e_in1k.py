@@ -1,11 +1,7 @@
-# BEiT v2 ViT-L/16, 1600 epochs: betas (0.9, 0.999) and drop path 0.1.
-_base_ = './beitv2_vit-large-p16_16xb128-amp-coslr-300e_in1k.py'
-model = dict(backbone=dict(drop_path_rate=0.1), neck=dict(drop_path_rate=0.1))
-optim_wrapper = dict(optimizer=dict(betas=(0.9, 0.999)))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=10, end=1600,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(max_epochs=1600)
+# BEiT v2 ViT-L/16, 1600 epochs: the ViT-B 1600-epoch recipe (betas (0.9, 0.999), drop path
+# 0.1) with the ViT-L model of the 300-epoch ViT-L recipe.
+_base_ = './beitv2_vit-base-p16_16xb128-amp-coslr-1600e_in1k.py'
+model = dict(
+    backbone=dict(arch='large', out_indices=[20, 23], layer_scale_init_value=1e-5),
+    neck=dict(embed_dims=1024, num_heads=16, early_layers=21, layer_scale_init_value=1e-5),
+    head=dict(embed_dims=1024))

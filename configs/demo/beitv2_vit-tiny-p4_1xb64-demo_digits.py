@@ -9,8 +9,7 @@ model = dict(
     target_generator=dict(
         _delete_=True,
         type='VQKDTokenizer',
-        encoder=dict(arch=dict(embed_dims=64, num_layers=4, num_heads=4), img_size=32,
-                     patch_size=4),
+        encoder=_base_.vqkd_encoder_tiny,  # the stage-2 tokenizer's encoder
         num_tokens=num_tokens, code_dims=32, decoder=None,
         checkpoint=None))
 optim_wrapper = dict(type='AutocastOptimWrapper', dtype='bfloat16')

@@ -3,26 +3,14 @@
 _base_ = [
     '../_base_/models/mocov3_vit-base-p16.py',
     '../_base_/datasets/imagenet_bs128_mocov3.py',
+    '../_base_/schedules/imagenet_bs4096_adamw_coslr_300e_mocov3.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(backbone=dict(arch='small'), neck=dict(in_channels=384))
 sync_bn = 'torch'
-optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=1.5e-4 * 4096 / 256, weight_decay=0.1))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=260, by_epoch=True, begin=40, end=300,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
 # the paper's instability monitors: gradient norms of the patch projection vs the rest
 custom_hooks = [
     dict(type='RandomStateHook'),
     dict(type='GradientSpikeHook', interval=10, spike_ratio=10.0),
 ]
-# lr above is for 32 x 128; --auto-scale-lr rescales it to the actual total batch
-auto_scale_lr = dict(base_batch_size=4096)

@@ -2,16 +2,14 @@
 # with 4 px patches (frozen random projection, sin-cos positions), small projector / predictor,
 # light augmentation (crops, brightness / contrast, slight blur; no flips: digits are not
 # mirror-symmetric), AdamW, and the kNN monitor on the val split every 5 epochs.
-_base_ = ['../_base_/default_runtime.py']
-embed_dims = 192
+_base_ = ['../_base_/models/vit-tiny-p4_digits.py', '../_base_/default_runtime.py']
+embed_dims = _base_.mocov3_vit_tiny.arch.embed_dims  # 192
 model = dict(
     type='MoCoV3',
     base_momentum=0.99,
     data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3,
                            to_rgb=True),
-    backbone=dict(type='MoCoV3ViT',
-                  arch=dict(embed_dims=embed_dims, num_layers=4, num_heads=3),
-                  img_size=32, patch_size=4, out_type='cls_token'),
+    backbone=dict(_base_.mocov3_vit_tiny, out_type='cls_token'),
     neck=dict(type='MoCoV3MLP', in_channels=embed_dims, hid_channels=512, out_channels=128,
               num_layers=3),
     predictor=dict(type='MoCoV3MLP', in_channels=128, hid_channels=512, out_channels=128,
@@ -57,7 +55,7 @@ custom_hooks = [
 ]
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, fused=True))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=3,
          convert_to_iter_based=True),

@@ -1,8 +1,8 @@
 # VQ-KD on the embedded digits, CPU in about a minute: 32 px, patch 4 (8x8 grid), a 4-layer
 # 64-d encoder, 64 codes x 32, 1-layer decoder, a frozen random-init tiny ViT teacher.
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../_base_/models/vit-tiny-p4_digits.py', '../_base_/default_runtime.py']
 num_tokens = 64
-embed_dims = 64
+embed_dims = _base_.vqkd_encoder_tiny.arch.embed_dims  # 64, the decoder's width too
 teacher_dims = 64
 model = dict(
     type='VQKD',
@@ -10,8 +10,7 @@ model = dict(
                            to_rgb=True),
     tokenizer=dict(
         type='VQKDTokenizer',
-        encoder=dict(arch=dict(embed_dims=embed_dims, num_layers=4, num_heads=4),
-                     img_size=32, patch_size=4),
+        encoder=_base_.vqkd_encoder_tiny,
         num_tokens=num_tokens,
         code_dims=32,
         decoder=dict(embed_dims=embed_dims, num_layers=1, num_heads=4),
@@ -53,7 +52,7 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.99), weight_decay=1e-4),
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.99), weight_decay=1e-4, fused=True),
     paramwise_cfg=dict(flat_decay_mult=0.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=True, begin=0, end=1,

@@ -50,12 +50,16 @@ def test_config_builds_model_and_layer_decay_optimizer(path):
         cfg.optim_wrapper.pop('loss_scale', None)
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     lrs = [g['lr'] for g in optim.optimizer.param_groups]
-    assert len(lrs) > 0
+    lr = cfg.optim_wrapper.optimizer.lr
     if 'layer_decay_rate' in cfg.optim_wrapper.get('paramwise_cfg', {}):
+        # one lr per layer: lr * decay ** (depth + 1 - i) for the embedding (i = 0), each block
+        # and the rest (neck / head, i = depth + 1)
         decay = cfg.optim_wrapper.paramwise_cfg.layer_decay_rate
         depth = model.backbone.num_layers
-        assert min(lrs) == pytest.approx(cfg.optim_wrapper.optimizer.lr * decay ** (depth + 1))
-        assert max(lrs) == pytest.approx(cfg.optim_wrapper.optimizer.lr)
+        expected = [lr * decay ** (depth + 1 - i) for i in range(depth + 2)]
+        assert sorted(set(lrs)) == pytest.approx(expected)
+    else:  # a linear probe: the frozen backbone has no group, neck + head train at lr
+        assert lrs == [lr]
 
 
 LINEAR_PROBES = ['configs/benchmarks/classification/' + name for name in (
@@ -78,3 +82,30 @@ def test_linear_probe_trains_only_neck_and_head_and_logs_their_lr(path):
     assert trainable and all(n.startswith(('neck.', 'head.')) for n in trainable), trainable
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     assert wrapper.get_lr()['lr'][0] == cfg.optim_wrapper.optimizer.lr > 0
+
+
+# fine-tuning recipe -> (layer decay, epochs, warm-up epochs, batch per GPU of 8)
+FINETUNES = {
+    'beit_vit-base-p16_8xb128-coslr-100e_in1k.py': (0.65, 100, 20, 128),
+    'beitv2_vit-base-p16_8xb128-coslr-100e_in1k.py': (0.65, 100, 20, 128),
+    'beitv2_vit-base-p16_8xb128-coslr-100e-1600e-pt_in1k.py': (0.6, 100, 20, 128),
+    'mocov3_vit-base-p16_8xb64-coslr-150e_in1k.py': (0.65, 150, 5, 64),
+}
+
+
+@pytest.mark.parametrize('name', sorted(FINETUNES))
+def test_finetune_recipe_schedule(name):
+    """The shared fine-tuning schedule: AdamW 5e-4 for 8 GPUs x the batch, layer decay, warm-up
+    then cosine to 1e-6 at the last epoch."""
+    decay, epochs, warmup_epochs, batch = FINETUNES[name]
+    cfg = Config.fromfile(str(REPO / 'configs/benchmarks/classification' / name))
+    assert cfg.optim_wrapper.optimizer == dict(type='AdamW', lr=5e-4, betas=(0.9, 0.999),
+                                               weight_decay=0.05, fused=True)
+    assert cfg.optim_wrapper.paramwise_cfg == dict(layer_decay_rate=decay)
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.begin, warmup.end) == ('LinearLR', 0, warmup_epochs)
+    assert (cosine.type, cosine.begin, cosine.end, cosine.T_max, cosine.eta_min) == (
+        'CosineAnnealingLR', warmup_epochs, epochs, epochs - warmup_epochs, 1e-6)
+    assert cfg.train_cfg == dict(by_epoch=True, max_epochs=epochs, val_interval=1)
+    assert cfg.train_dataloader.batch_size == cfg.val_dataloader.batch_size == batch
+    assert cfg.auto_scale_lr.base_batch_size == 8 * batch

@@ -64,7 +64,8 @@ def test_missing_dalle_checkpoint_says_does_not_exist_and_how_to_convert(tmp_pat
         tokenizer.init_weights()
     msg = str(err.value)
     assert f'{path} does not exist' in msg
-    assert 'dall_e.load_model' in msg and 'looks like a pickled' not in msg
+    assert "torch.load('encoder.pkl', weights_only=False).state_dict()" in msg  # README's
+    assert 'looks like a pickled' not in msg
 
 
 def test_loaded_tokenizer_checkpoint_is_named_in_the_log(tmp_path):

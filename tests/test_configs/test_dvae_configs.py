@@ -54,4 +54,12 @@ def test_dvae_config_builds_and_trains_two_iterations(config, tmp_path, one_thre
         log = model.train_step(data, optim_wrapper)
         assert all(torch.isfinite(v) for v in log.values()), log
     assert not torch.equal(w0, model.tokenizer.encoder.blocks.input.w)
-    assert model.tokenizer.num_tokens == cfg.model.tokenizer.encoder.num_tokens
+    # the release's size on ImageNet (8192 codes, 256 px -> 32 x 32), a tiny one on the digits
+    # (the step size is cosine over the first 1.2M of 3M updates there, all 600 here)
+    num_tokens, downsample, iters, cosine_iters = (
+        (64, 4, 600, 600) if 'digits' in config else (8192, 8, 3000000, 1200000))
+    assert model.tokenizer.num_tokens == cfg.model.tokenizer.encoder.num_tokens == num_tokens
+    assert f == downsample and cfg.train_cfg == dict(type='IterBasedTrainLoop', max_iters=iters)
+    (cosine, ) = cfg.param_scheduler
+    assert (cosine.type, cosine.by_epoch, cosine.begin, cosine.end) == (
+        'CosineAnnealingLR', False, 0, cosine_iters)

@@ -114,3 +114,59 @@ def test_imagenet_two_view_pipeline_runs_on_a_synthetic_image():
     views = out['img']
     assert len(views) == 2 and all(v.shape == (224, 224, 3) for v in views)
     assert all(v.dtype == np.uint8 for v in views)
+
+
+def _views(cfg):
+    multiview = cfg.train_dataloader.dataset.pipeline[1]
+    assert multiview.type == 'MultiView' and multiview.num_views == [1, 1]
+    return multiview.transforms
+
+
+def test_resnet50_recipe_is_the_vit_schedule_with_lars_and_its_crop():
+    vit = Config.fromfile('configs/mocov3/mocov3_vit-small-p16_32xb128-amp-coslr-300e_in1k.py')
+    r50 = Config.fromfile('configs/mocov3/mocov3_resnet50_32xb128-amp-lars-coslr-100e_in1k.py')
+    assert vit.optim_wrapper.optimizer == dict(type='AdamW', lr=1.5e-4 * 4096 / 256,
+                                               weight_decay=0.1, fused=True)
+    assert r50.optim_wrapper.optimizer == dict(type='LARS', lr=0.6 * 4096 / 256,
+                                               weight_decay=1e-6, momentum=0.9)
+    assert r50.optim_wrapper.type == vit.optim_wrapper.type == 'AmpOptimWrapper'
+    assert set(r50.optim_wrapper.paramwise_cfg.custom_keys) == {
+        'bn', 'bias', 'downsample.1', 'mlp.1', 'mlp.4'}
+    for cfg, warm, epochs in ((vit, 40, 300), (r50, 10, 100)):
+        warmup, cosine = cfg.param_scheduler
+        assert (warmup.start_factor, warmup.begin, warmup.end) == (1e-4, 0, warm)
+        assert (cosine.T_max, cosine.begin, cosine.end) == (epochs - warm, warm, epochs)
+        assert cfg.train_cfg == dict(type='EpochBasedTrainLoop', max_epochs=epochs)
+        assert cfg.auto_scale_lr.base_batch_size == 4096
+    # the ResNet-50 crops (0.2, 1), the ViT (0.08, 1); the views are the same otherwise
+    for cfg, scale in ((vit, (0.08, 1.0)), (r50, (0.2, 1.0))):
+        assert [view[0].crop_ratio_range for view in _views(cfg)] == [scale, scale]
+    assert [view[1:] for view in _views(vit)] == [view[1:] for view in _views(r50)]
+
+
+def test_the_two_views_differ_in_blur_and_solarize_only():
+    cfg = Config.fromfile('configs/mocov3/mocov3_vit-base-p16_32xb128-amp-coslr-300e_in1k.py')
+    view1, view2 = _views(cfg)
+    assert [t.type for t in view1] == [t.type for t in view2] == [
+        'RandomResizedCrop', 'RandomApply', 'RandomGrayscale', 'GaussianBlur', 'Solarize',
+        'RandomFlip']
+    assert [(a.prob, b.prob) for a, b in zip(view1, view2) if a != b] == [(1.0, 0.1), (0.0, 0.2)]
+
+
+@pytest.mark.parametrize('name,lr,epochs', [
+    ('mocov3/mocov3_vit-small-p16_linear-8xb128-coslr-90e_in1k.py', 3.0 * 1024 / 256, 90),
+    ('mocov3/mocov3_vit-base-p16_linear-8xb128-coslr-90e_in1k.py', 3.0 * 1024 / 256, 90),
+    ('mocov3/mocov3_vit-large-p16_linear-8xb128-coslr-90e_in1k.py', 3.0 * 1024 / 256, 90),
+    ('mocov3/mocov3_resnet50_linear-8xb128-coslr-90e_in1k.py', 0.1 * 1024 / 256, 90),
+    ('benchmarks/classification/beitv2_vit-base-p16_linear-8xb256-coslr-100e_in1k.py', 6.0, 100),
+])
+def test_linear_probe_schedule(name, lr, epochs):
+    """The shared linear-probe schedule: SGD at 0.9 momentum without weight decay, cosine to 0
+    over the recipe's epochs, the lr scaled from a batch of 256."""
+    cfg = Config.fromfile(f'configs/{name}')
+    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=pytest.approx(lr), momentum=0.9,
+                                               weight_decay=0.0)
+    assert cfg.param_scheduler == [dict(type='CosineAnnealingLR', T_max=epochs, by_epoch=True,
+                                        begin=0, end=epochs)]
+    assert cfg.train_cfg.max_epochs == epochs
+    assert cfg.auto_scale_lr.base_batch_size == 8 * cfg.train_dataloader.batch_size

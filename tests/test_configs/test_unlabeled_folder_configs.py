@@ -32,6 +32,13 @@ def folder(tmp_path_factory) -> Path:
     return make_folder(tmp_path_factory.mktemp('own') / 'images')
 
 
+def _shapes(inputs) -> list:
+    """Shapes of a packed sample's inputs: one image tensor, or one per view."""
+    views = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    assert views and all(isinstance(v, torch.Tensor) and v.ndim == 3 for v in views), inputs
+    return [tuple(v.shape) for v in views]
+
+
 def _cfg(config, folder, work_dir, *extra):
     args = parse_args([config, '--work-dir', str(work_dir), '--no-persistent-workers',
                        '--cfg-options', 'train_dataloader.dataset.type=UnlabeledImageFolder',
@@ -58,8 +65,10 @@ def test_imagenet_recipe_pipeline_runs_on_the_folder(config, folder, tmp_path):
         ds = DATASETS.build(dict(loader.dataset, cache_dir=str(tmp_path / 'cache')))
         assert len(ds) == len(GOOD) + 1
         bad = next(i for i in range(len(ds)) if 'broken' in ds.get_data_info(i)['img_path'])
-        assert 'inputs' in ds[bad]  # the corrupt JPEG: the next image comes instead
-        assert ds.num_unreadable == 1 and ds[0]['inputs'] is not None
+        # the corrupt JPEG: the next image comes instead, a full sample of the same shapes
+        good = ds[1 if bad == 0 else 0]['inputs']
+        assert _shapes(ds[bad]['inputs']) == _shapes(good)
+        assert ds.num_unreadable == 1
 
 
 @pytest.mark.parametrize('config', PRETRAIN_DIGITS, ids=lambda c: Path(c).stem)

@@ -1,30 +1,16 @@
-# Embedded digits for BEiT v1 / v2 on CPU: 32 px views for the backbone and the tokenizer,
-# patch 4 -> 8x8 grid, 26 of 64 cells masked (about 40 %, as 75 of 196 on ImageNet).
+# Embedded digits for BEiT v1 / v2 on CPU: the BEiT v2 ImageNet pipeline (no colour jitter, no
+# flip: digits are not mirror-symmetric) at 32 px for the backbone and the tokenizer, crop scale
+# (0.5, 1), patch 4 -> 8x8 grid, 26 of 64 cells masked (about 40 %, as 75 of 196 on ImageNet).
+_base_ = './imagenet_bs128_beitv2.py'
 dataset_type = 'DigitsDataset'
 data_root = 'data/digits'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='RandomResizedCropAndInterpolationWithTwoPic',
-        size=32,
-        second_size=32,
-        interpolation='bicubic',
-        second_interpolation='bicubic',
-        scale=(0.5, 1.0)),
-    dict(
-        type='BlockwiseMaskGenerator',
-        input_size=8,
-        num_masking_patches=26,
-        min_num_patches=4,
-        max_num_patches=None,
-        mode='exact'),
-    dict(type='PackInputs'),  # packs results['mask'] as a tensor by default
+    _base_.train_pipeline[0],  # LoadImageFromFile
+    dict(_base_.train_pipeline[3], size=32, second_size=32, scale=(0.5, 1.0)),
+    dict(_base_.train_pipeline[4], input_size=8, num_masking_patches=26, min_num_patches=4),
+    _base_.train_pipeline[5],  # PackInputs (results['mask'] as a tensor by default)
 ]
 train_dataloader = dict(
     batch_size=64,
     num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, pipeline=train_pipeline))

@@ -1,8 +1,7 @@
 # ImageNet for BEiT v1 pretraining: 224 px bicubic view for the backbone, 112 px lanczos view
 # for the DALL-E dVAE (8x8 cells -> 14x14 tokens), crop scale (0.08, 1), up to 75 of 14x14
 # patches masked (v1 block-wise masking).
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet/'
+_base_ = './imagenet_bs128_pretrain.py'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.0),
@@ -23,11 +22,4 @@ train_pipeline = [
         mode='v1'),
     dict(type='PackInputs'),  # packs results['mask'] as a tensor by default
 ]
-train_dataloader = dict(
-    batch_size=128,
-    num_workers=10,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -4,6 +4,7 @@
 #   --unshare-rel-pos-bias, then --cfg-options model.backbone.init_cfg.checkpoint=OUT
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
+    '../../_base_/schedules/imagenet_bs1024_adamw_layerdecay_coslr_100e.py',
     '../../_base_/default_runtime.py',
 ]
 
@@ -34,21 +35,6 @@ model = dict(
 train_dataloader = dict(batch_size=128)
 val_dataloader = dict(batch_size=128)
 
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    constructor='mmbeit.LayerDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(layer_decay_rate=0.65))
-
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=20,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=80, eta_min=1e-6, by_epoch=True, begin=20, end=100,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
                                      save_best='auto'),
                      logger=dict(type='LoggerHook', interval=100))
-auto_scale_lr = dict(base_batch_size=1024)

@@ -3,6 +3,7 @@
 # (MoCo v3's linear-probe rule), 100 epochs, RandomResizedCrop + flip only.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32_pil_resize.py',
+    '../../_base_/schedules/imagenet_bs1024_sgd_coslr_90e_linear.py',
     '../../_base_/default_runtime.py',
 ]
 model = dict(
@@ -19,10 +20,7 @@ model = dict(
 train_dataloader = dict(batch_size=256)
 val_dataloader = dict(batch_size=256)
 # frozen_stages = depth freezes the whole backbone: only neck / head train (and are logged)
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=6.0, momentum=0.9, weight_decay=0.0))
+optim_wrapper = dict(optimizer=dict(lr=6.0))  # 3 x 2048 / 256
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=100, by_epoch=True, begin=0, end=100)]
-train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=5)
-val_cfg = dict()
-test_cfg = dict()
+train_cfg = dict(max_epochs=100, val_interval=5)
 auto_scale_lr = dict(base_batch_size=2048)

@@ -2,17 +2,15 @@
 # on the embedded digits, CPU in a few minutes. Backbone checkpoint:
 #   python tools/model_converters/extract_backbone.py work_dirs/<pretrain>/epoch_30.pth \
 #       work_dirs/digits_backbone.pth --prefix backbone. --unshare-rel-pos-bias
-_base_ = ['../../_base_/default_runtime.py']
-embed_dims = 128
+_base_ = ['../../_base_/models/vit-tiny-p4_digits.py', '../../_base_/default_runtime.py']
+embed_dims = _base_.beit_vit_tiny.arch.embed_dims  # 128
 model = dict(
     type='ImageClassifier',
     data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=10, mean=[127.5] * 3,
                            std=[127.5] * 3, to_rgb=True),
     backbone=dict(
-        type='BEiTViT', arch=dict(embed_dims=embed_dims, num_layers=6, num_heads=4),
-        img_size=32, patch_size=4, out_type='avg_featmap', avg_token_norm=True,
-        final_norm=False, use_rel_pos_bias=True, use_shared_rel_pos_bias=False,
-        layer_scale_init_value=0.1, drop_path_rate=0.1,
+        _base_.beit_vit_tiny, out_type='avg_featmap', avg_token_norm=True, final_norm=False,
+        use_rel_pos_bias=True, use_shared_rel_pos_bias=False, drop_path_rate=0.1,
         init_cfg=dict(type='Pretrained', checkpoint='work_dirs/digits_backbone.pth',
                       prefix='backbone.')),
     head=dict(type='LinearClsHead', num_classes=10, in_channels=embed_dims,
@@ -44,7 +42,7 @@ val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05, fused=True),
     constructor='mmbeit.LayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=0.75))
 param_scheduler = [

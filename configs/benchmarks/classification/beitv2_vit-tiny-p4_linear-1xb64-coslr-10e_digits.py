@@ -1,14 +1,11 @@
 # Linear probe of the tiny digits BEiT v2 on the embedded digits: frozen backbone (pretraining
 # layout: shared relative position bias), [CLS ; mean patch] of the last block + BN + linear.
 _base_ = ['./beitv2_vit-tiny-p4_1xb64-coslr-10e_digits.py']
-embed_dims = 128
+embed_dims = _base_.embed_dims  # 128
 model = dict(
-    backbone=dict(_delete_=True, type='BEiTViT',
-                  arch=dict(embed_dims=embed_dims, num_layers=6, num_heads=4), img_size=32,
-                  patch_size=4, out_type='raw', final_norm=False,
-                  use_shared_rel_pos_bias=True, layer_scale_init_value=0.1, frozen_stages=6,
-                  init_cfg=dict(type='Pretrained', checkpoint='work_dirs/digits_backbone.pth',
-                                prefix='backbone.')),
+    backbone=dict(_base_.beit_vit_tiny, _delete_=True, out_type='raw', final_norm=False,
+                  use_shared_rel_pos_bias=True, frozen_stages=6,
+                  init_cfg=_base_.model.backbone.init_cfg),
     neck=dict(type='ClsPatchPoolNeck', embed_dims=embed_dims),
     head=dict(in_channels=2 * embed_dims, loss=dict(_delete_=True, type='CrossEntropyLoss'),
               init_cfg=[dict(type='TruncNormal', layer='Linear', std=0.01)]),

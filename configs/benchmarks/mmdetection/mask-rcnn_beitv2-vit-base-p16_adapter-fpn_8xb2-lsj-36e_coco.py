@@ -11,7 +11,4 @@ _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     './_base_/beit-vit-base_adapter-fpn_lsj-1024-36e_coco.py',
 ]
-model = dict(
-    data_preprocessor=dict(pad_size_divisor=32, pad_mask=True),
-    backbone={{_base_.beit_backbone}},
-    neck={{_base_.beit_neck}})
+model = dict(backbone=dict(_base_.beit_backbone, _delete_=True), neck=_base_.beit_neck)

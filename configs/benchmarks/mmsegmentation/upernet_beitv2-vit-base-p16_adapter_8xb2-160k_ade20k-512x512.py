@@ -14,39 +14,21 @@ _base_ = [
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py',
+    '../_base_/beit-vit-base-p16_adapter_layer-decay.py',
 ]
-custom_imports = dict(imports=['mmbeit.models', 'mmbeit.engine'], allow_failed_imports=False)
-
 crop_size = (512, 512)
-embed_dims = 768
+embed_dims = _base_.embed_dims
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        _delete_=True,
-        type='mmbeit.BEiTViT',
-        arch='base',
-        img_size=crop_size,
-        patch_size=16,
-        out_indices=[3, 5, 7, 11],
-        out_type='featmap',
-        final_norm=False,
-        use_rel_pos_bias=True,
-        use_shared_rel_pos_bias=False,
-        layer_scale_init_value=0.1,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
-    neck=dict(_delete_=True, type='mmbeit.MultiScaleAdapter', in_channels=embed_dims,
-              layout='beit', norm_cfg=dict(type='SyncBN', requires_grad=True)),
+    backbone=dict(_base_.beit_vit_backbone, _delete_=True, img_size=crop_size),
+    neck=dict(_base_.beit_vit_adapter, _delete_=True),
     decode_head=dict(in_channels=[embed_dims] * 4, channels=embed_dims, num_classes=150),
     auxiliary_head=dict(in_channels=embed_dims, num_classes=150),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
 
 optim_wrapper = dict(
-    _delete_=True,
-    type='mmbeit.MixedPrecisionOptimWrapper',  # AMP on GPUs, fp32 on CPU (mmcv ops)
-    optimizer=dict(type='AdamW', lr=3e-5, betas=(0.9, 0.999), weight_decay=0.05),
-    constructor='mmbeit.LayerDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(layer_decay_rate=0.75))
+    _base_.beit_vit_optim_wrapper, _delete_=True,
+    optimizer=dict(_base_.beit_vit_optim_wrapper.optimizer, lr=3e-5))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
     dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500, end=160000),

@@ -1,33 +1,20 @@
-# Shared by the mmdet configs here: BEiT ViT-B/16 backbone + adapter + FPN (used as
-# {{_base_.beit_backbone}} / {{_base_.beit_neck}}), LSJ 1024 data, AdamW + layer decay.
+# Shared by the mmdet configs here: the benchmarks' BEiT ViT-B/16 backbone + adapter
+# (../../_base_/beit-vit-base-p16_adapter_layer-decay.py) at 1024 px (image_size) with mmdet's
+# FPN after the adapter (used as _base_.beit_backbone / _base_.beit_neck), LSJ 1024 data, AdamW
+# + layer decay.
 _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
+    '../../_base_/beit-vit-base-p16_adapter_layer-decay.py',
 ]
-custom_imports = dict(imports=['mmbeit.models', 'mmbeit.engine'], allow_failed_imports=False)
-
 image_size = (1024, 1024)
-embed_dims = 768
-beit_backbone = dict(
-        _delete_=True,
-        type='mmbeit.BEiTViT',
-        arch='base',
-        img_size=image_size,
-        patch_size=16,
-        out_indices=[3, 5, 7, 11],
-        out_type='featmap',
-        final_norm=False,
-        use_rel_pos_bias=True,
-        use_shared_rel_pos_bias=False,
-        layer_scale_init_value=0.1,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.'))
+embed_dims = _base_.embed_dims
+beit_backbone = dict(_base_.beit_vit_backbone, img_size=image_size)
 beit_neck = [
-        dict(type='mmbeit.MultiScaleAdapter', in_channels=embed_dims, layout='beit',
-             norm_cfg=dict(type='SyncBN', requires_grad=True)),
-        dict(type='FPN', in_channels=[embed_dims] * 4, out_channels=256, num_outs=5),
-    ]
+    _base_.beit_vit_adapter,
+    dict(type='FPN', in_channels=[embed_dims] * 4, out_channels=256, num_outs=5),
+]
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -52,12 +39,7 @@ train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='mmbeit.MixedPrecisionOptimWrapper',  # AMP on GPUs, fp32 on CPU (mmcv ops)
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    constructor='mmbeit.LayerDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(layer_decay_rate=0.75))
+optim_wrapper = dict(_base_.beit_vit_optim_wrapper, _delete_=True)  # lr 1e-4
 max_epochs = 36
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
