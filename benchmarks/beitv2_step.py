@@ -14,33 +14,18 @@ the ratio, the model-only (tokenizer + fwd + bwd) ratio, and the peak memory of 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
-import time
 from typing import Dict, Optional
 
 import torch
-from mmengine.optim import build_optim_wrapper
 from mmpretrain.structures import DataSample
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH_DIR))
 sys.path.insert(0, BENCH_DIR)
-from step_harness import (  # noqa: E402
-    ADAMW_IMPL,
-    add_common_args,
-    alternate_steps,
-    count_flops,
-    cpu_peak_rss,
-    matmul_peak_flops,
-    medians,
-    mfu,
-    peak_rss_mib,
-    quiet_logs,
-    sync,
-)
+import step_harness as harness  # noqa: E402
 
 import mmbeit.models  # noqa: E402,F401
 from mmbeit.registry import MODELS  # noqa: E402
@@ -53,7 +38,7 @@ MMPRETRAIN_CONFIG = 'beitv2/beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'
 def optim_cfg(impl: str) -> dict:
     """The same AdamW for both models; ``impl`` picks torch's implementation only."""
     return dict(optimizer=dict(type='AdamW', lr=1.5e-3, betas=(0.9, 0.98), weight_decay=0.05,
-                               **ADAMW_IMPL[impl]),
+                               **harness.ADAMW_IMPL[impl]),
                 clip_grad=dict(max_norm=3.0))
 
 
@@ -125,61 +110,45 @@ def forward_backward(model, optim, imgs, samples, dtype: Optional[torch.dtype]) 
 
 
 def step(model, optim, imgs, samples, dtype: Optional[torch.dtype]) -> Dict[str, float]:
-    """One training step; returns its model (tok + fwd + bwd) and optimizer times (s)."""
-    dev = imgs[0].device
-    sync(dev)
-    t0 = time.perf_counter()
-    forward_backward(model, optim, imgs, samples, dtype)
-    sync(dev)
-    t1 = time.perf_counter()
-    optim.step()
-    optim.zero_grad()
-    sync(dev)
-    return dict(model=t1 - t0, total=time.perf_counter() - t0)
+    """One training step; returns its model (tok + fwd + bwd) and total times (s)."""
+    return harness.timed_step(imgs[0].device, lambda: forward_backward(
+        model, optim, imgs, samples, dtype), optim)[0]
 
 
 def memory_probe(args) -> None:
     """Fresh process, one model: peak RSS (MiB) after building and after the steps."""
-    quiet_logs()
-    dev = torch.device(args.device)
-    torch.manual_seed(0)
-    model = build(args.memory_probe[0], args)
-    optim = build_optim_wrapper(model, optim_cfg(args.optimizer_impl))
-    imgs, samples = make_batch(args.batch, args.img_size, dev)
+    harness.quiet_logs()
+    name = args.memory_probe[0]
+    models, optims = harness.build_models([name], lambda n: build(n, args),
+                                          optim_cfg(args.optimizer_impl))
+    model, optim = models[name], optims[name]
+    imgs, samples = make_batch(args.batch, args.img_size, torch.device(args.device))
     dtype = torch.bfloat16 if args.memory_probe[1] == 'bf16' else None
-    gc.collect()
-    built = peak_rss_mib()
-    for _ in range(args.warmup + 1):
-        step(model, optim, imgs, samples, dtype)
-    peak = peak_rss_mib()
-    print(json.dumps(dict(built=built, peak=peak)))
+    print(json.dumps(harness.rss_over_steps(lambda: step(model, optim, imgs, samples, dtype),
+                                            args.warmup + 1)))
 
 
 def run_precision(args, models, optims, imgs, samples, prec: str, dev: torch.device):
     dtype = torch.bfloat16 if prec == 'bf16' else None
     peak: Dict[str, float] = {}
     for name in models:  # warm-up (k-means init, allocator, oneDNN caches); CUDA peak memory
-        gc.collect()
+        def warmup(name=name):
+            for _ in range(args.warmup):
+                step(models[name], optims[name], imgs, samples, dtype)
         if dev.type == 'cuda':
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-        for _ in range(args.warmup):
-            step(models[name], optims[name], imgs, samples, dtype)
-        if dev.type == 'cuda':
-            peak[name] = (torch.cuda.max_memory_allocated() - base) / 2**20
-        peak[name + '.flops'] = count_flops(
-            lambda m=models[name], o=optims[name]: forward_backward(m, o, imgs, samples, dtype))
-        optims[name].zero_grad()
-    times = alternate_steps(list(models), lambda name: step(models[name], optims[name], imgs,
-                                                            samples, dtype),
-                            args.rounds, args.steps)
+            peak[name] = harness.cuda_step_peak_mib(warmup)
+        else:
+            warmup()
+    peak.update(harness.step_flops(models, lambda name: forward_backward(
+        models[name], optims[name], imgs, samples, dtype), optims))
+    times = harness.alternate_steps(list(models), lambda name: step(
+        models[name], optims[name], imgs, samples, dtype), args.rounds, args.steps)
     return times, peak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    add_common_args(parser, batch=4, steps=2)
+    harness.add_common_args(parser, batch=4, steps=2)
     parser.add_argument('--with-cp', action='store_true',
                         help="activation checkpointing in mmbeit's backbone (with_cp=True)")
     args = parser.parse_args()
@@ -187,12 +156,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.memory_probe:
         return memory_probe(args)
-    quiet_logs()
+    harness.quiet_logs()
     dev = torch.device(args.device)
-    torch.manual_seed(0)
-    models = {k: build(k, args) for k in MODEL_NAMES}
-    optims = {k: build_optim_wrapper(m, optim_cfg(args.optimizer_impl))
-              for k, m in models.items()}
+    models, optims = harness.build_models(MODEL_NAMES, lambda name: build(name, args),
+                                          optim_cfg(args.optimizer_impl))
     imgs, samples = make_batch(args.batch, args.img_size, dev)
     print(f'device {dev} ({torch.get_num_threads()} threads, load avg '
           f'{os.getloadavg()[0]:.1f}), torch {torch.__version__}, batch {args.batch}, '
@@ -201,35 +168,10 @@ def main() -> None:
           f'{args.steps} steps per model (alternating), {args.warmup} warm-up; medians')
     for prec in args.precision:
         times, peak = run_precision(args, models, optims, imgs, samples, prec, dev)
-        matmul_peak = matmul_peak_flops(torch.bfloat16 if prec == 'bf16' else torch.float32,
-                                        dev)
-        med = medians(times)
         if dev.type == 'cpu' and not args.no_memory:
-            for name in models:
-                rss = cpu_peak_rss(os.path.abspath(__file__), args, name, prec,
-                                   ['--with-cp'] if args.with_cp else [])
-                peak[name] = rss['peak']
-                peak[name + '.step'] = rss['peak'] - rss['built']
-        print(f'[{prec}] matmul peak {matmul_peak / 1e12:.3f} TFLOP/s (2048^3 {prec} mm, '
-              'measured now)')
-        for name in models:
-            ips = args.batch / med[name]['total']
-            mem = ''
-            if name in peak:
-                kind = 'peak RSS' if dev.type == 'cpu' else 'step peak allocated'
-                mem = f', {kind} {peak[name]:.0f} MiB'
-                if name + '.step' in peak:
-                    mem += f' (+{peak[name + ".step"]:.0f} MiB over the built model)'
-            spread = [round(args.batch / t['total'], 2) for t in times[name]]
-            print(f'  {name:10s} {ips:7.2f} img/s  (model {med[name]["model"]:.2f} s, '
-                  f'step {med[name]["total"]:.2f} s{mem}); img/s per step {spread}')
-            print(f'  {"":10s} {peak[name + ".flops"] / 1e9:.1f} GFLOP per step: '
-                  f'{mfu(peak[name + ".flops"], med[name]["total"], matmul_peak)} '
-                  f'(model part {mfu(peak[name + ".flops"], med[name]["model"], matmul_peak)})')
-        ratio = med['mmpretrain']['total'] / med['mmbeit']['total']
-        ratio_model = med['mmpretrain']['model'] / med['mmbeit']['model']
-        print(f'  ratio mmbeit / mmpretrain: {ratio:.2f}x img/s '
-              f'(tokenizer + fwd + bwd only: {ratio_model:.2f}x)')
+            harness.add_cpu_peak_rss(peak, os.path.abspath(__file__), args, list(models), prec,
+                                     ['--with-cp'] if args.with_cp else [])
+        harness.report(args, prec, times, peak, 'tokenizer + fwd + bwd')
 
 
 if __name__ == '__main__':

@@ -18,17 +18,14 @@ RSS of a fresh process per model).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
-import time
 from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.config import Config
 from mmengine.logging import MessageHub
-from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 
@@ -36,19 +33,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
-from step_harness import (  # noqa: E402
-    ADAMW_IMPL,
-    add_common_args,
-    alternate_steps,
-    count_flops,
-    cpu_peak_rss,
-    matmul_peak_flops,
-    medians,
-    mfu,
-    peak_rss_mib,
-    quiet_logs,
-    sync,
-)
+import step_harness as harness  # noqa: E402
 
 MODEL_NAMES = ('mmbeit', 'mmpretrain')
 MMBEIT_CONFIG = 'configs/mocov3/mocov3_vit-small-p16_32xb128-amp-coslr-300e_in1k.py'
@@ -75,7 +60,7 @@ def optim_cfg(impl: str = 'foreach') -> dict:
     ``OptimWrapper`` (bf16 runs under ``torch.autocast`` instead of the recipe's fp16 AMP, which
     needs CUDA); ``impl`` picks torch's AdamW implementation, the same for both models."""
     opt = dict(mmbeit_config().optim_wrapper.optimizer)
-    opt.update(ADAMW_IMPL[impl])
+    opt.update(harness.ADAMW_IMPL[impl])
     return dict(type='OptimWrapper', optimizer=opt)
 
 
@@ -159,15 +144,9 @@ def step(model, optim, data: dict, dtype: Optional[torch.dtype]) -> Dict[str, fl
     """One training step; returns its model (preprocessor + loss + backward) and total times
     (s). Each algorithm updates its own momentum key encoder inside ``loss``."""
     dev = next(model.parameters()).device
-    sync(dev)
-    t0 = time.perf_counter()
-    loss = forward_backward(model, optim, data, dtype)
-    sync(dev)
-    t1 = time.perf_counter()
-    optim.step()
-    optim.zero_grad()
-    sync(dev)
-    return dict(model=t1 - t0, total=time.perf_counter() - t0, loss=float(loss.detach()))
+    times, loss = harness.timed_step(dev, lambda: forward_backward(model, optim, data, dtype),
+                                     optim)
+    return dict(times, loss=float(loss.detach()))
 
 
 def resident_mib(model, optim) -> float:
@@ -181,16 +160,12 @@ def resident_mib(model, optim) -> float:
 def probe_peak_rss(args, name: str, prec: str) -> Dict[str, float]:
     """Peak RSS (MiB) of this process after building ``name`` and after warm-up + 1 steps
     (meaningful in a fresh process that builds only this model)."""
-    torch.manual_seed(0)
-    model = build(name, args)
-    optim = build_optim_wrapper(model, optim_cfg(args.optimizer_impl))
+    models, optims = harness.build_models([name], lambda n: build(n, args),
+                                          optim_cfg(args.optimizer_impl))
+    model, optim = models[name], optims[name]
     data = make_batch(args.batch, args.img_size, args.device)
     dtype = torch.bfloat16 if prec == 'bf16' else None
-    gc.collect()
-    built = peak_rss_mib()
-    for _ in range(args.warmup + 1):
-        step(model, optim, data, dtype)
-    return dict(built=built, peak=peak_rss_mib())
+    return harness.rss_over_steps(lambda: step(model, optim, data, dtype), args.warmup + 1)
 
 
 def run_precision(args, models, optims, data, prec: str):
@@ -199,57 +174,27 @@ def run_precision(args, models, optims, data, prec: str):
     for name in models:  # allocator, oneDNN caches, lazily created AdamW state
         for _ in range(args.warmup):
             step(models[name], optims[name], data, dtype)
-    peak: Dict[str, float] = {}
-    for name in models:
-        peak[name + '.flops'] = count_flops(
-            lambda m=models[name], o=optims[name]: forward_backward(m, o, data, dtype))
-        optims[name].zero_grad()
+    peak: Dict[str, float] = harness.step_flops(models, lambda name: forward_backward(
+        models[name], optims[name], data, dtype), optims)
     if args.device.type == 'cuda':
         for name in models:
-            gc.collect()
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-            step(models[name], optims[name], data, dtype)
-            peak[name] = (torch.cuda.max_memory_allocated() - base) / 2**20
-    times = alternate_steps(list(models), lambda name: step(models[name], optims[name], data,
-                                                            dtype),
-                            args.rounds, args.steps)
+            peak[name] = harness.cuda_step_peak_mib(
+                lambda name=name: step(models[name], optims[name], data, dtype))
+    times = harness.alternate_steps(list(models), lambda name: step(
+        models[name], optims[name], data, dtype), args.rounds, args.steps)
     return times, peak
 
 
 def report(args, models, optims, prec: str, times, peak) -> None:
-    med = medians(times)
-    matmul_peak = matmul_peak_flops(torch.bfloat16 if prec == 'bf16' else torch.float32,
-                                    args.device)
-    print(f'[{prec}] matmul peak {matmul_peak / 1e12:.3f} TFLOP/s (2048^3 {prec} mm, '
-          'measured now)')
-    for name in models:
-        ips = args.batch / med[name]['total']
-        if name in peak and args.device.type == 'cuda':
-            mem = (f', step peak allocated {peak[name]:.0f} MiB over '
-                   f'{resident_mib(models[name], optims[name]):.0f} MiB resident')
-        elif name + '.step' in peak:
-            mem = (f', peak RSS {peak[name]:.0f} MiB '
-                   f'(+{peak[name + ".step"]:.0f} MiB over the built model)')
-        else:
-            mem = ''
-        spread = [round(args.batch / t['total'], 2) for t in times[name]]
-        print(f'  {name:10s} {ips:7.2f} img/s  (model {med[name]["model"]:.3f} s, '
-              f'step {med[name]["total"]:.3f} s{mem}); img/s per step {spread}')
-        flops = peak[name + '.flops']
-        print(f'  {"":10s} {flops / 1e9:.1f} GFLOP per step: '
-              f'{mfu(flops, med[name]["total"], matmul_peak)} '
-              f'(model part {mfu(flops, med[name]["model"], matmul_peak)})')
-    ratio = med['mmpretrain']['total'] / med['mmbeit']['total']
-    ratio_model = med['mmpretrain']['model'] / med['mmbeit']['model']
-    print(f'  ratio mmbeit / mmpretrain: {ratio:.2f}x img/s '
-          f'(preprocessor + loss + backward only: {ratio_model:.2f}x)')
+    resident = ({k: resident_mib(models[k], optims[k]) for k in models}
+                if args.device.type == 'cuda' else None)
+    harness.report(args, prec, times, peak, 'preprocessor + loss + backward', digits=3,
+                   resident=resident)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    add_common_args(parser, batch=8, steps=1)
+    harness.add_common_args(parser, batch=8, steps=1)
     parser.add_argument('--arch', default='small', choices=['small', 'tiny'],
                         help='ViT-S/16 (the recipe) or ViT-Ti/16 (smoke tests)')
     parser.add_argument('--hid-channels', type=int, default=0,
@@ -263,14 +208,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    quiet_logs()
+    harness.quiet_logs()
     if args.memory_probe:
         print(json.dumps(probe_peak_rss(args, *args.memory_probe)))
         return
-    torch.manual_seed(0)
-    models = {k: build(k, args) for k in MODEL_NAMES}
-    optims = {k: build_optim_wrapper(m, optim_cfg(args.optimizer_impl))
-              for k, m in models.items()}
+    models, optims = harness.build_models(MODEL_NAMES, lambda name: build(name, args),
+                                          optim_cfg(args.optimizer_impl))
     data = make_batch(args.batch, args.img_size, args.device)
     n_params = {k: sum(p.numel() for p in m.parameters() if p.requires_grad) / 1e6
                 for k, m in models.items()}
@@ -283,13 +226,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for prec in args.precision:
         times, peak = run_precision(args, models, optims, data, prec)
         if args.device.type == 'cpu' and not args.no_memory:
-            for name in models:
-                extra = ['--arch', args.arch]
-                if args.hid_channels:
-                    extra += ['--hid-channels', str(args.hid_channels)]
-                rss = cpu_peak_rss(os.path.abspath(__file__), args, name, prec, extra)
-                peak[name] = rss['peak']
-                peak[name + '.step'] = rss['peak'] - rss['built']
+            extra = ['--arch', args.arch]
+            if args.hid_channels:
+                extra += ['--hid-channels', str(args.hid_channels)]
+            harness.add_cpu_peak_rss(peak, os.path.abspath(__file__), args, list(models), prec,
+                                     extra)
         report(args, models, optims, prec, times, peak)
 
 

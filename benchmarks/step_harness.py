@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import resource
@@ -9,13 +10,16 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import MMLogger
 from torch.utils.flop_counter import FlopCounterMode
 
-ADAMW_IMPL = {'foreach': dict(foreach=True), 'fused': dict(fused=True), 'loop': {}}
+# torch's AdamW implementations, each named in full so that a recipe's own choice (e.g. the
+# configs' fused=True) cannot combine with the one asked for
+ADAMW_IMPL = {'foreach': dict(foreach=True, fused=False), 'fused': dict(fused=True, foreach=False),
+              'loop': dict(foreach=False, fused=False)}
 
 
 def sync(device: torch.device) -> None:
@@ -61,6 +65,62 @@ def add_common_args(parser: argparse.ArgumentParser, batch: int, steps: int) -> 
                         help=argparse.SUPPRESS)
 
 
+def build_models(names: Sequence[str], build: Callable[[str], torch.nn.Module],
+                 optim_cfg: dict) -> Tuple[Dict[str, torch.nn.Module], Dict[str, Any]]:
+    """Each named model (seeded once, built in order) and its MMEngine optimizer wrapper."""
+    from mmengine.optim import build_optim_wrapper
+
+    torch.manual_seed(0)
+    models = {k: build(k) for k in names}
+    optims = {k: build_optim_wrapper(m, optim_cfg) for k, m in models.items()}
+    return models, optims
+
+
+def timed_step(device: torch.device, forward_backward: Callable[[], Any],
+               optim) -> Tuple[Dict[str, float], Any]:
+    """One training step: ``forward_backward()`` then ``optim.step()`` / ``zero_grad()``.
+    Returns its model (forward + backward) and total times (s), and what the forward gave."""
+    sync(device)
+    t0 = time.perf_counter()
+    out = forward_backward()
+    sync(device)
+    t1 = time.perf_counter()
+    optim.step()
+    optim.zero_grad()
+    sync(device)
+    return dict(model=t1 - t0, total=time.perf_counter() - t0), out
+
+
+def rss_over_steps(step: Callable[[], Any], steps: int) -> Dict[str, float]:
+    """Peak RSS (MiB) of this process now (the built model) and after ``steps`` steps
+    (meaningful in a fresh process that builds only one model: ``--memory-probe``)."""
+    gc.collect()
+    built = peak_rss_mib()
+    for _ in range(steps):
+        step()
+    return dict(built=built, peak=peak_rss_mib())
+
+
+def cuda_step_peak_mib(run: Callable[[], Any]) -> float:
+    """CUDA memory allocated at the peak of ``run()`` over what was allocated before it (MiB)."""
+    gc.collect()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    run()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def step_flops(names: Sequence[str], forward_backward: Callable[[str], Any],
+               optims: Mapping[str, Any]) -> Dict[str, int]:
+    """``{name}.flops``: FLOPs of one forward + backward of each model (gradients dropped)."""
+    flops = {}
+    for name in names:
+        flops[name + '.flops'] = count_flops(lambda name=name: forward_backward(name))
+        optims[name].zero_grad()
+    return flops
+
+
 def alternate_steps(names: Sequence[str], run_step: Callable[[str], Dict[str, float]],
                     rounds: int, steps: int) -> Dict[str, List[Dict[str, float]]]:
     """Timed steps, model by model in turn (who goes first flips each round), so that every
@@ -97,6 +157,16 @@ def cpu_peak_rss(script: str, args: argparse.Namespace, name: str, prec: str,
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def add_cpu_peak_rss(peak: Dict[str, float], script: str, args: argparse.Namespace,
+                     names: Sequence[str], prec: str, extra: Sequence[str] = ()) -> None:
+    """``peak[name]`` = peak RSS and ``peak[name.step]`` = its growth over the built model, from
+    a fresh process per model (:func:`cpu_peak_rss`)."""
+    for name in names:
+        rss = cpu_peak_rss(script, args, name, prec, extra)
+        peak[name] = rss['peak']
+        peak[name + '.step'] = rss['peak'] - rss['built']
+
+
 def matmul_peak_flops(dtype: torch.dtype, device: torch.device, size: int = 2048,
                       repeats: int = 8, trials: int = 3) -> float:
     """Best FLOP/s of a square (size x size) @ (size x size) matmul in ``dtype``, measured now
@@ -129,3 +199,45 @@ def mfu(flops_per_step: float, step_seconds: float, peak_flops: float) -> str:
     """``achieved TFLOP/s, MFU %`` of a step against the measured matmul peak."""
     achieved = flops_per_step / step_seconds
     return f'{achieved / 1e12:.3f} TFLOP/s, MFU {100 * achieved / peak_flops:.0f} %'
+
+
+def memory_text(peak: Mapping[str, float], name: str, resident: Optional[float] = None) -> str:
+    """The memory part of a model's row: CPU peak RSS (+ growth over the built model) or the
+    CUDA step peak (over the ``resident`` weights / buffers / optimizer state when given)."""
+    if name + '.step' in peak:
+        return (f', peak RSS {peak[name]:.0f} MiB '
+                f'(+{peak[name + ".step"]:.0f} MiB over the built model)')
+    if name not in peak:
+        return ''
+    text = f', step peak allocated {peak[name]:.0f} MiB'
+    if resident is not None:
+        text += f' over {resident:.0f} MiB resident'
+    return text
+
+
+def report(args: argparse.Namespace, prec: str, times: Dict[str, List[Dict[str, float]]],
+           peak: Mapping[str, float], model_part: str, digits: int = 2,
+           resident: Optional[Mapping[str, float]] = None) -> None:
+    """Print one precision's block: the matmul peak measured now, per model its median img/s,
+    model / step seconds (``digits`` decimals), memory, per-step img/s, FLOPs and MFU, then the
+    ratio of the first model over the second (``model_part``: what the model time covers)."""
+    med = medians(times)
+    matmul_peak = matmul_peak_flops(torch.bfloat16 if prec == 'bf16' else torch.float32,
+                                    torch.device(args.device))
+    print(f'[{prec}] matmul peak {matmul_peak / 1e12:.3f} TFLOP/s (2048^3 {prec} mm, '
+          'measured now)')
+    for name in times:
+        ips = args.batch / med[name]['total']
+        mem = memory_text(peak, name, None if resident is None else resident[name])
+        spread = [round(args.batch / t['total'], 2) for t in times[name]]
+        print(f'  {name:10s} {ips:7.2f} img/s  (model {med[name]["model"]:.{digits}f} s, '
+              f'step {med[name]["total"]:.{digits}f} s{mem}); img/s per step {spread}')
+        flops = peak[name + '.flops']
+        print(f'  {"":10s} {flops / 1e9:.1f} GFLOP per step: '
+              f'{mfu(flops, med[name]["total"], matmul_peak)} '
+              f'(model part {mfu(flops, med[name]["model"], matmul_peak)})')
+    ours, theirs = list(times)
+    ratio = med[theirs]['total'] / med[ours]['total']
+    ratio_model = med[theirs]['model'] / med[ours]['model']
+    print(f'  ratio {ours} / {theirs}: {ratio:.2f}x img/s '
+          f'({model_part} only: {ratio_model:.2f}x)')

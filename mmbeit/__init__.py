@@ -1,8 +1,8 @@
-"""mmbeit: BEiT v1/v2, VQ-KD, DALL-E dVAE and MoCo v3 pretraining on the OpenMMLab stack."""
-from .engine.runner.safe_checkpoint import register_safe_checkpoint_loader
-from .version import __version__
+"""mmbeit: BEiT v1/v2, VQ-KD, DALL-E dVAE and MoCo v3 pretraining on the OpenMMLab stack.
 
-# every local checkpoint MMEngine loads goes through weights-only unpickling with an allow-list
-register_safe_checkpoint_loader()
+Importing ``mmbeit`` loads nothing else: the registries in :mod:`mmbeit.registry` import
+their packages (``mmbeit.models``, ``mmbeit.engine``, ...) when a config first builds from them.
+"""
+from .version import __version__
 
 __all__ = ['__version__']

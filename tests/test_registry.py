@@ -28,9 +28,13 @@ def test_registry_locations_import_on_demand():
     from mmbeit.registry import DATASETS, HOOKS, OPTIM_WRAPPERS
 
     init_default_scope('mmbeit')
-    assert DATASETS.get('DigitsDataset') is not None
-    assert HOOKS.get('RandomStateHook') is not None
-    assert OPTIM_WRAPPERS.get('AutocastOptimWrapper') is not None
+    found = (DATASETS.get('DigitsDataset'), HOOKS.get('RandomStateHook'),
+             OPTIM_WRAPPERS.get('AutocastOptimWrapper'))
+    from mmbeit.datasets import DigitsDataset
+    from mmbeit.engine.hooks import RandomStateHook
+    from mmbeit.engine.optimizers import AutocastOptimWrapper
+
+    assert found == (DigitsDataset, RandomStateHook, AutocastOptimWrapper)
 
 
 def test_mmdet_and_mmseg_registries_reach_mmbeit_with_prefix():

@@ -4,7 +4,9 @@
         [--auto-scale-lr] [--cfg-options KEY=VALUE ...] [--launcher none|pytorch|slurm|mpi]
 
 A config with a ``strategy`` (MMEngine's FSDPStrategy / DeepSpeedStrategy / DDPStrategy) runs
-in MMEngine's ``FlexibleRunner``; every other config in the plain ``Runner``.
+in MMEngine's ``FlexibleRunner``; every other config in the plain ``Runner``. MMEngine's
+``compile`` setting (``--cfg-options compile=True`` or ``compile.backend=...``) compiles the
+model's forward (``mmbeit.CompileModelHook``); the optimizer step stays eager.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import FlexibleRunner, Runner
 
-import mmbeit  # noqa: F401  (safe checkpoint loading, registries)
+import mmbeit.engine  # noqa: F401  (installs the weights-only checkpoint loader)
 from mmbeit.engine.runner import init_cpu_process_group
 
 
@@ -88,6 +90,16 @@ def use_zero(cfg: Config, launcher: str) -> None:
                                        optimizer_type=optimizer.type)
 
 
+def use_compile(cfg: Config) -> None:
+    """MMEngine's ``compile`` setting -> :class:`mmbeit.CompileModelHook` (forward only)."""
+    options = cfg.pop('compile', None)
+    if options is None or options is False:
+        return
+    options = {} if options is True else dict(options)
+    options.pop('target', None)  # FlexibleRunner's key; the hook compiles the forward
+    cfg.setdefault('custom_hooks', []).append(dict(type='mmbeit.CompileModelHook', **options))
+
+
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command line to the config."""
     cfg.launcher = args.launcher
@@ -123,6 +135,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     if args.zero:
         use_zero(cfg, args.launcher)
+    use_compile(cfg)
     optimizer_type = cfg.get('optim_wrapper', {}).get('optimizer', {}).get('type', '')
     hooks = cfg.setdefault('custom_hooks', [])
     if (str(optimizer_type).endswith('ZeroRedundancyOptimizer')

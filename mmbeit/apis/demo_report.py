@@ -44,6 +44,8 @@ class DecodedTokens(torch.nn.Module):
     """A VQ-KD tokenizer read through its discrete tokens: images -> ids -> decoder features,
     mean over the patches (B, C): what the codes alone carry of the teacher's features."""
 
+    out_type = 'avg_featmap'  # pools inside, as a backbone with this out_type: 'mean_patch'
+
     def __init__(self, tokenizer: torch.nn.Module) -> None:
         super().__init__()
         self.tokenizer = tokenizer.eval()
@@ -53,7 +55,8 @@ class DecodedTokens(torch.nn.Module):
 
 
 def _backbones(cfgs: Dict[str, Config], ckpts: Dict[str, Path]) -> List[tuple]:
-    """(row name, backbone, checkpoint): each pretrained model, then the same arch at random init.
+    """(row name, backbone, checkpoint, pooling): each pretrained model, then the same arch at
+    random init.
 
     MoCo v3 is read at its CLS token (what its loss trains), BEiT v2 at the mean of its patch
     tokens, the VQ-KD tokenizer at the mean of the teacher features decoded from its tokens.
@@ -72,12 +75,14 @@ def _backbones(cfgs: Dict[str, Config], ckpts: Dict[str, Path]) -> List[tuple]:
 
     torch.manual_seed(0)
     return [
-        ('MoCo v3 (CLS)', build_backbone(moco, str(ckpts['mocov3'])), ckpts['mocov3']),
-        ('  random init, same arch', _init_quietly(build_backbone(moco)), '-'),
-        ('VQ-KD tokens (decoded, mean patch)', tokenizer(str(ckpts['vqkd'])), ckpts['vqkd']),
-        ('  random init, same arch', tokenizer(), '-'),
-        ('BEiT v2 (mean patch)', build_backbone(beit, str(ckpts['beitv2'])), ckpts['beitv2']),
-        ('  random init, same arch', _init_quietly(build_backbone(beit)), '-'),
+        ('MoCo v3 (CLS)', build_backbone(moco, str(ckpts['mocov3'])), ckpts['mocov3'], 'cls'),
+        ('  random init, same arch', _init_quietly(build_backbone(moco)), '-', 'cls'),
+        ('VQ-KD tokens (decoded, mean patch)', tokenizer(str(ckpts['vqkd'])), ckpts['vqkd'],
+         'mean_patch'),
+        ('  random init, same arch', tokenizer(), '-', 'mean_patch'),
+        ('BEiT v2 (mean patch)', build_backbone(beit, str(ckpts['beitv2'])), ckpts['beitv2'],
+         'mean_patch'),
+        ('  random init, same arch', _init_quietly(build_backbone(beit)), '-', 'mean_patch'),
     ]
 
 
@@ -89,10 +94,11 @@ def evaluate(cfgs: Dict[str, Config], ckpts: Dict[str, Path]) -> List[dict]:
     x_tr, y_tr = load_images(DigitsDataset(data_root=DIGITS, split='train'))
     x_va, y_va = load_images(DigitsDataset(data_root=DIGITS, split='val'))
     results = []
-    for name, backbone, ckpt in _backbones(cfgs, ckpts):
-        f_tr, f_va = backbone_features(backbone, x_tr), backbone_features(backbone, x_va)
+    for name, backbone, ckpt, pooling in _backbones(cfgs, ckpts):
+        f_tr = backbone_features(backbone, x_tr, pooling)
+        f_va = backbone_features(backbone, x_va, pooling)
         results.append(dict(
-            model=name,
+            model=name, pooling=pooling,
             knn_top1=round(knn_accuracy(f_tr, y_tr, f_va, y_va, k=20, temperature=0.07), 2),
             linear_top1=round(linear_probe(f_tr, y_tr, f_va, y_va, num_classes=10), 2),
             linear_5shot_top1=round(low_shot_linear_probe(f_tr, y_tr, f_va, y_va, 10, shots=5),
@@ -163,10 +169,10 @@ def evaluate_and_report(work_dir: Path, ckpts: Dict[str, Path],
                 '1438 training scans of scikit-learn digits (32 px, patch 4) on CPU; evaluated on '
                 'the 359 validation scans with frozen features.')
     report.heading('Results (val top-1, %)')
-    report.table(['model', 'kNN (k=20)', 'linear probe', 'linear, 5 labels / class',
+    report.table(['model', 'pooling', 'kNN (k=20)', 'linear probe', 'linear, 5 labels / class',
                   'checkpoint'],
-                 [[r['model'], r['knn_top1'], r['linear_top1'], r['linear_5shot_top1'],
-                   r['checkpoint']] for r in results])
+                 [[r['model'], r['pooling'], r['knn_top1'], r['linear_top1'],
+                   r['linear_5shot_top1'], r['checkpoint']] for r in results])
     report.text('kNN: cosine similarity to the 1438 training scans, k=20, T=0.07. Linear probe: '
                 'standardised features, one linear layer; with all 1438 labels these digits '
                 'are nearly linearly separable even from random features, so the last column '

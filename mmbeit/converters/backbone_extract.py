@@ -13,6 +13,8 @@ from typing import Dict, Sequence
 
 import torch
 
+from mmbeit.utils.key_maps import add_prefix, strip_prefix, top_level_names
+
 SHARED_TABLE = 'rel_pos_bias.relative_position_bias_table'
 PRETRAINING_ONLY = ('mask_token',)
 SHARED_NORM = 'neck.norm.'  # BEiT v2: the final norm lives in PatchAggregationNeck
@@ -43,16 +45,14 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor], source_prefix: str = '
     Returns:
         OrderedDict of backbone tensors.
     """
-    backbone = OrderedDict((k[len(source_prefix):], v) for k, v in state_dict.items()
-                           if k.startswith(source_prefix))
+    backbone = strip_prefix(state_dict, source_prefix)
     if not backbone:
-        tops = sorted({k.split('.', 1)[0] + '.' for k in state_dict})
-        raise KeyError(f'no keys under {source_prefix!r}; the checkpoint has {tops}')
+        raise KeyError(f'no keys under {source_prefix!r}; the checkpoint has '
+                       f'{top_level_names(state_dict)}')
     for key in drop:
         backbone.pop(key, None)
     if keep_shared_norm and not any(k.startswith('norm.') for k in backbone):
-        backbone.update(('norm.' + k[len(SHARED_NORM):], v) for k, v in state_dict.items()
-                        if k.startswith(SHARED_NORM))
+        backbone.update(add_prefix(strip_prefix(state_dict, SHARED_NORM), 'norm.'))
     if unshare_rel_pos_bias:
         backbone = unshare_relative_position_bias(backbone)
     return backbone

@@ -13,54 +13,22 @@ dropped without changing any output.
 """
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional
 
 import torch
 
+from mmbeit.models.backbones.mocov3_vit import MOCOV3_ARCH_SETTINGS
+from mmbeit.utils.key_maps import convert_timm_vit, strip_prefix
+
+from .release_arch import resolve_num_heads
+
 ENCODERS = ('base_encoder', 'momentum_encoder')
-_VIT_KEYS = re.compile(r'^(cls_token|pos_embed|patch_embed\.proj\.(weight|bias)|norm\.(weight|bias)'
-                       r'|blocks\.\d+\.(norm1|norm2|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)'
-                       r'|blocks\.\d+\.attn\.qkv\.weight)$')
-
-
-def _strip(state_dict: Dict[str, torch.Tensor], prefix: str) -> Dict[str, torch.Tensor]:
-    return OrderedDict((k[len(prefix):], v) for k, v in state_dict.items()
-                       if k.startswith(prefix))
-
-
-def split_qkv_bias(bias: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(3C,) timm qkv bias -> (q_bias, v_bias); the k part is dropped (softmax-invariant)."""
-    if bias.ndim != 1 or bias.shape[0] % 3:
-        raise ValueError(f'qkv bias must be (3C,), got {tuple(bias.shape)}')
-    c = bias.shape[0] // 3
-    return bias[:c].clone(), bias[2 * c:].clone()
-
-
-def convert_timm_vit(vit: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """timm ViT keys -> mmbeit ``BEiTViT`` keys (backbone only) and the non-ViT keys left over."""
-    out: Dict[str, torch.Tensor] = OrderedDict()
-    rest: List[str] = []
-    for key, value in vit.items():
-        if key.endswith('attn.qkv.bias'):
-            q_bias, v_bias = split_qkv_bias(value)
-            stem = key[:-len('qkv.bias')]
-            out[stem + 'q_bias'] = q_bias
-            out[stem + 'v_bias'] = v_bias
-        elif _VIT_KEYS.match(key):
-            out[key] = value
-        else:
-            rest.append(key)
-    return out, rest
 
 
 def release_num_heads(checkpoint: dict) -> Optional[int]:
     """Head count from a moco-v3 file's ``arch`` entry ('vit_small' = 12 heads of 32 dims,
     'vit_base' = 12, as ``vits.py`` defines them); None when absent."""
-    from mmbeit.models.backbones.mocov3_vit import MOCOV3_ARCH_SETTINGS
-    from mmbeit.models.backbones.pretrained import resolve_num_heads
-
     record = checkpoint.get('arch') if isinstance(checkpoint, dict) else None
     return resolve_num_heads(record if isinstance(record, str) else None, MOCOV3_ARCH_SETTINGS)
 
@@ -84,21 +52,21 @@ def convert_mocov3_release(state_dict: Dict[str, torch.Tensor], encoder: str = '
     """
     if encoder not in ENCODERS:
         raise ValueError(f'encoder must be one of {ENCODERS}, got {encoder!r}')
-    sd = _strip(state_dict, 'module.') if all(k.startswith('module.')
+    sd = strip_prefix(state_dict, 'module.') if all(k.startswith('module.')
                                               for k in state_dict) else dict(state_dict)
     parts: Dict[str, Dict[str, torch.Tensor]] = {}
     if any(k.startswith(ENCODERS) for k in sd):  # pretraining checkpoint
-        vit = _strip(sd, encoder + '.')
-        projector = _strip(vit, 'head.')
+        vit = strip_prefix(sd, encoder + '.')
+        projector = strip_prefix(vit, 'head.')
         vit = OrderedDict((k, v) for k, v in vit.items() if not k.startswith('head.'))
         parts['projector'] = projector
-        predictor = _strip(sd, 'predictor.')
+        predictor = strip_prefix(sd, 'predictor.')
         if predictor:
             parts['predictor'] = predictor
         known = tuple(e + '.' for e in ENCODERS) + ('predictor.',)
         stray = [k for k in sd if not k.startswith(known)]
     else:  # linear-probe / fine-tuned timm ViT
-        head = _strip(sd, 'head.')
+        head = strip_prefix(sd, 'head.')
         vit = OrderedDict((k, v) for k, v in sd.items() if not k.startswith('head.'))
         if head:
             parts['cls_head'] = OrderedDict(('fc.' + k, v) for k, v in head.items())

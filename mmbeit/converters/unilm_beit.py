@@ -22,6 +22,10 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from mmbeit.models.backbones.beit_vit import ARCH_SETTINGS
+
+from .release_arch import resolve_num_heads
+
 _BLOCK_RE = re.compile(r'^(blocks|cls_pt_layers)\.(\d+)\.(.+)$')
 _BLOCK_PARTS = ('norm1.', 'norm2.', 'attn.qkv.weight', 'attn.q_bias', 'attn.v_bias', 'attn.proj.',
                 'mlp.fc1.', 'mlp.fc2.', 'gamma_1', 'gamma_2')
@@ -109,15 +113,6 @@ def convert_unilm_beit(state_dict: Dict[str, torch.Tensor]
 def release_num_heads(checkpoint: dict) -> Optional[int]:
     """Head count from a unilm checkpoint's ``args.model`` ('beit_base_patch16_224_8k_vocab'),
     None when the file does not record it."""
-    from mmbeit.models.backbones import ARCH_SETTINGS
-    from mmbeit.models.backbones.pretrained import resolve_num_heads
-
     args = checkpoint.get('args') if isinstance(checkpoint, dict) else None
     return resolve_num_heads(getattr(args, 'model', None), ARCH_SETTINGS)
 
-
-def backbone_only(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbone.'
-                  ) -> Dict[str, torch.Tensor]:
-    """Keep the ``prefix`` keys, with the prefix removed."""
-    return OrderedDict((k[len(prefix):], v) for k, v in state_dict.items()
-                       if k.startswith(prefix))

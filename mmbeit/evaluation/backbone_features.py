@@ -8,9 +8,10 @@ import torch
 from mmengine.registry import init_default_scope
 from PIL import Image
 
+from mmbeit.models.utils.pooling import check_backbone_pooling, pool_features
 from mmbeit.registry import MODELS
-
-from ..utils import load_state_dict_report
+from mmbeit.utils import load_state_dict_file, load_state_dict_report, strip_prefix
+from mmbeit.utils.key_maps import top_level_names
 
 
 def load_images(dataset, size: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -33,38 +34,31 @@ def build_backbone(cfg: dict, checkpoint: Optional[str] = None,
     init_default_scope('mmbeit')
     backbone = MODELS.build(cfg)
     if checkpoint is not None:
-        from mmengine.runner.checkpoint import _load_checkpoint
-
-        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt)
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        state = load_state_dict_file(checkpoint)
+        sub = strip_prefix(state, prefix)
         if not sub:
-            raise KeyError(f'{checkpoint} has no keys under {prefix!r}; first keys: '
-                           f'{list(state)[:5]}')
+            raise KeyError(f'{checkpoint} has no keys under {prefix!r}; it has '
+                           f'{top_level_names(state)}')
         load_state_dict_report(backbone, sub, source=f'{checkpoint} [{prefix}]')
     return backbone.eval()
 
 
 @torch.no_grad()
-def backbone_features(backbone: torch.nn.Module, images: torch.Tensor,
+def backbone_features(backbone: torch.nn.Module, images: torch.Tensor, pooling: str,
                       mean: Tuple[float, ...] = (127.5, 127.5, 127.5),
                       std: Tuple[float, ...] = (127.5, 127.5, 127.5),
                       batch_size: int = 256) -> torch.Tensor:
-    """(N, C) features: the backbone's last output, pooled to a vector if it is a map.
+    """(N, C) features: the backbone's last output, pooled by ``pooling``.
 
     Args:
         images: (N, 3, H, W) uint8.
+        pooling: 'cls', 'mean_patch' or 'cls_mean_patch' (:mod:`mmbeit.models.utils.pooling`).
     """
+    check_backbone_pooling(backbone, pooling)
     mean_t = torch.tensor(mean).view(1, 3, 1, 1)
     std_t = torch.tensor(std).view(1, 3, 1, 1)
     out = []
     for start in range(0, len(images), batch_size):
         x = (images[start:start + batch_size].float() - mean_t) / std_t
-        feat = backbone(x)
-        feat = feat[-1] if isinstance(feat, (tuple, list)) else feat
-        if feat.ndim == 4:
-            feat = feat.mean(dim=(2, 3))
-        elif feat.ndim == 3:
-            feat = feat[:, 1:].mean(dim=1)
-        out.append(feat.float())
+        out.append(pool_features(backbone(x), pooling).float())
     return torch.cat(out)

@@ -5,30 +5,17 @@
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmengine.model import is_model_wrapper
 from torch import nn
 
-from ..models.utils import gather_rows, get_rank, is_distributed
+from mmbeit.models.utils.pooling import check_backbone_pooling, pool_features
+from mmbeit.utils.distributed import gather_rows, get_rank, is_distributed
 
 FEATURE_SOURCES = ('backbone', 'neck')
-
-
-def _to_vector(feat: Union[torch.Tensor, tuple, list]) -> torch.Tensor:
-    """Backbone / neck output -> (B, C): last element of a tuple; maps are average-pooled, token
-    sequences (B, 1+N, C) give their CLS token."""
-    if isinstance(feat, (tuple, list)):
-        feat = feat[-1]
-    if feat.ndim == 4:
-        return feat.mean(dim=(2, 3))
-    if feat.ndim == 3:
-        return feat[:, 0]
-    if feat.ndim != 2:
-        raise ValueError(f'cannot turn a feature of shape {tuple(feat.shape)} into (B, C)')
-    return feat
 
 
 def _default_preprocessor() -> nn.Module:
@@ -40,8 +27,8 @@ def _default_preprocessor() -> nn.Module:
 
 @torch.no_grad()
 def extract_features(model: nn.Module, dataloader, source: str = 'backbone',
-                     data_preprocessor: Optional[nn.Module] = None, progress: bool = False
-                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+                     data_preprocessor: Optional[nn.Module] = None, progress: bool = False,
+                     pooling: str = 'cls') -> Tuple[torch.Tensor, torch.Tensor]:
     """(N, C) float features and (N,) labels of a labelled dataloader, in dataset order.
 
     Args:
@@ -55,6 +42,9 @@ def extract_features(model: nn.Module, dataloader, source: str = 'backbone',
         data_preprocessor: for a bare backbone; defaults to the model's own, else ImageNet
             mean / std with BGR -> RGB.
         progress: show an MMEngine progress bar (rank 0).
+        pooling: how tokens become one vector (:mod:`mmbeit.models.utils.pooling`): 'cls'
+            (default), 'mean_patch' (also for (B, C, h, w) maps) or 'cls_mean_patch'. A
+            backbone whose ``out_type`` pools otherwise is refused.
 
     Returns:
         tuple[Tensor, Tensor]: features (N, C) float32 on CPU, labels (N,) int64 on CPU.
@@ -67,6 +57,8 @@ def extract_features(model: nn.Module, dataloader, source: str = 'backbone',
     neck = getattr(model, 'neck', None)
     if source == 'neck' and neck is None:
         raise ValueError(f'source="neck" but {type(model).__name__} has no neck')
+    if source == 'backbone':
+        check_backbone_pooling(backbone, pooling)
     preprocessor = data_preprocessor or getattr(model, 'data_preprocessor', None)
     if preprocessor is None or type(preprocessor).__name__ == 'BaseDataPreprocessor':
         preprocessor = _default_preprocessor()
@@ -88,7 +80,7 @@ def extract_features(model: nn.Module, dataloader, source: str = 'backbone',
             out = backbone(inputs)
             if source == 'neck':
                 out = neck(out)
-            feats.append(_to_vector(out).float())
+            feats.append(pool_features(out, pooling).float())
             samples = data['data_samples']
             labels.append(torch.cat([s.gt_label.reshape(-1)[:1] for s in samples]).long())
             indices.append(torch.tensor([int(s.metainfo.get('sample_idx', -1))

@@ -26,9 +26,7 @@ def collect_patches(tokenizer, images: torch.Tensor, pixels: np.ndarray,
 
 def draw_grid(bank: Dict[int, List[np.ndarray]], codes: List[int], per_code: int,
               out: str) -> str:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from .curves import plt, save_figure
 
     fig, axes = plt.subplots(len(codes), per_code, figsize=(per_code * 0.8, len(codes) * 0.8),
                              squeeze=False)
@@ -39,10 +37,7 @@ def draw_grid(bank: Dict[int, List[np.ndarray]], codes: List[int], per_code: int
             if c < len(bank.get(code, [])):
                 ax.imshow(bank[code][c])
         axes[r][0].set_title(f'{code}', fontsize=7, loc='left')
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return str(save_figure(fig, out, dpi=120))
 
 
 def codebook_patch_grid(config: str, checkpoint: str, out: str,

@@ -11,6 +11,16 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def save_figure(fig, path: Union[str, Path], **kwargs) -> Path:
+    """``tight_layout``, write ``path`` (its folder made), close the figure; returns the path."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, **kwargs)
+    plt.close(fig)
+    return path
+
+
 def read_scalars(work_dir: Union[str, Path]) -> List[dict]:
     """All scalar records of a work dir, resumed runs merged, sorted by step.
 
@@ -48,9 +58,4 @@ def plot_curves(curves: Dict[str, Tuple[Sequence[float], Sequence[float]]], path
     ax.grid(alpha=0.3)
     if len(curves) > 1:
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -6,7 +6,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .curves import plt
+from .curves import plt, save_figure
 
 
 def plot_masked_images(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
@@ -32,9 +32,4 @@ def plot_masked_images(images: Sequence[np.ndarray], masks: Sequence[np.ndarray]
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

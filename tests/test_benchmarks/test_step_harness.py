@@ -24,3 +24,54 @@ def test_matmul_peak_is_measured_and_mfu_is_a_ratio_of_it():
     assert 1e8 < peak < 1e15
     assert mfu(peak / 2, 1.0, peak).endswith('MFU 50 %')
     assert mfu(2e12, 2.0, 4e12) == '1.000 TFLOP/s, MFU 25 %'
+
+
+def test_report_rows_keep_the_benchmarks_format(monkeypatch, capsys):
+    import argparse
+
+    import step_harness
+
+    monkeypatch.setattr(step_harness, 'matmul_peak_flops', lambda dtype, device: 1e10)
+    times = {'mmbeit': [dict(model=1.0, total=2.0)] * 3,
+             'mmpretrain': [dict(model=1.5, total=4.0)] * 3}
+    peak = {'mmbeit.flops': 2e9, 'mmpretrain.flops': 4e9, 'mmbeit': 100.4, 'mmbeit.step': 39.6}
+    step_harness.report(argparse.Namespace(batch=4, device='cpu'), 'bf16', times, peak,
+                        'fwd + bwd')
+    assert capsys.readouterr().out.splitlines() == [
+        '[bf16] matmul peak 0.010 TFLOP/s (2048^3 bf16 mm, measured now)',
+        '  mmbeit        2.00 img/s  (model 1.00 s, step 2.00 s, peak RSS 100 MiB (+40 MiB over '
+        'the built model)); img/s per step [2.0, 2.0, 2.0]',
+        '             2.0 GFLOP per step: 0.001 TFLOP/s, MFU 10 % (model part 0.002 TFLOP/s, '
+        'MFU 20 %)',
+        '  mmpretrain    1.00 img/s  (model 1.50 s, step 4.00 s); img/s per step [1.0, 1.0, 1.0]',
+        '             4.0 GFLOP per step: 0.001 TFLOP/s, MFU 10 % (model part 0.003 TFLOP/s, '
+        'MFU 27 %)',
+        '  ratio mmbeit / mmpretrain: 2.00x img/s (fwd + bwd only: 1.50x)']
+
+
+def test_memory_text_cpu_rss_cuda_peak_or_nothing():
+    from step_harness import memory_text
+
+    assert memory_text({'a': 12.4}, 'a') == ', step peak allocated 12 MiB'
+    assert memory_text({'a': 12.4}, 'a', resident=99.6) == (
+        ', step peak allocated 12 MiB over 100 MiB resident')
+    assert memory_text({'a': 7.0, 'a.step': 2.0}, 'a') == (
+        ', peak RSS 7 MiB (+2 MiB over the built model)')
+    assert memory_text({'b': 1.0}, 'a') == ''
+
+
+def test_timed_step_runs_forward_then_optimizer_step_and_times_both():
+    from step_harness import timed_step
+
+    calls = []
+
+    class _Optim:
+        def step(self):
+            calls.append('step')
+
+        def zero_grad(self):
+            calls.append('zero_grad')
+
+    times, out = timed_step(torch.device('cpu'), lambda: calls.append('fwd') or 3.0, _Optim())
+    assert out == 3.0 and calls == ['fwd', 'step', 'zero_grad']
+    assert set(times) == {'model', 'total'} and times['total'] >= times['model'] >= 0

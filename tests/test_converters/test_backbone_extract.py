@@ -3,10 +3,11 @@ import pytest
 import torch
 from torch import nn
 
-from mmbeit.converters import extract_backbone, load_state_dict_report
+from mmbeit.converters import extract_backbone
 from mmbeit.models.backbones import BEiTViT
 from mmbeit.models.heads.mim_head import BEiTV2Head
 from mmbeit.models.necks import PatchAggregationNeck
+from mmbeit.utils import load_state_dict_report
 from tools.model_converters.extract_backbone import main as extract_main
 
 ARCH = dict(embed_dims=16, num_layers=3, num_heads=2)

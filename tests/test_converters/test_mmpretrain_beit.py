@@ -6,12 +6,9 @@ import torch
 from mmpretrain.models.backbones import BEiTViT as MMPretrainBEiTViT
 from mmpretrain.models.selfsup.beit import BEiTPretrainViT
 
-from mmbeit.converters import (
-    convert_mmbeit_to_mmpretrain,
-    convert_mmpretrain_beit,
-    load_checkpoint_file,
-)
+from mmbeit.converters import convert_mmbeit_to_mmpretrain, convert_mmpretrain_beit
 from mmbeit.models.backbones import BEiTViT
+from mmbeit.utils import load_checkpoint
 from tools.model_converters import mmpretrain2mmbeit
 
 ARCH = dict(embed_dims=32, num_layers=2, num_heads=4)
@@ -97,9 +94,9 @@ def test_cli_converts_checkpoint_file(tmp_path, wrap, capsys):
     torch.save(dict(state_dict=state, meta=dict(epoch=3)) if wrap == 'mmengine' else state, src)
     mmpretrain2mmbeit.main([str(src), str(dst)])
     assert 'saved' in capsys.readouterr().out
-    converted = load_checkpoint_file(str(dst))['state_dict']
+    converted = load_checkpoint(str(dst))['state_dict']
     ours = BEiTViT(arch=ARCH, **KW, with_mask_token=True)
     _assert_same_layout({k[len('backbone.'):]: v for k, v in converted.items()}, ours)
     mmpretrain2mmbeit.main([str(dst), str(back), '--reverse'])
-    restored = load_checkpoint_file(str(back))['state_dict']
+    restored = load_checkpoint(str(back))['state_dict']
     assert sorted(restored) == sorted(state)

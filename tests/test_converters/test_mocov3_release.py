@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from mmbeit.converters import convert_mocov3_release, load_state_dict_report
+from mmbeit.converters import convert_mocov3_release
 from mmbeit.models.backbones import BEiTViT
+from mmbeit.utils import load_state_dict_report
 
 from .vit_reference import timm_vit_forward
 
@@ -102,6 +103,8 @@ def test_linear_release_keeps_the_classifier():
     sd['module.head.weight'], sd['module.head.bias'] = torch.randn(10, C), torch.randn(10)
     parts = convert_mocov3_release(sd)
     assert set(parts['cls_head']) == {'fc.weight', 'fc.bias'}
+    assert torch.equal(parts['cls_head']['fc.weight'], sd['module.head.weight'])
+    assert torch.equal(parts['cls_head']['fc.bias'], sd['module.head.bias'])
     load_state_dict_report(_backbone(), parts['backbone'])
 
 

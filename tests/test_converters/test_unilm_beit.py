@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from mmbeit.converters import backbone_only, convert_unilm_beit, load_state_dict_report
+from mmbeit.converters import convert_unilm_beit
 from mmbeit.models.backbones import BEiTViT
 from mmbeit.models.heads.mim_head import BEiTV2Head
 from mmbeit.models.necks import PatchAggregationNeck
-from mmbeit.utils import StateDictMismatchError
+from mmbeit.utils import StateDictMismatchError, load_state_dict_report, strip_prefix
 
 from .vit_reference import unilm_beit_forward, unilm_relative_position_index
 
@@ -76,8 +76,8 @@ def test_v2_pretraining_checkpoint_lands_in_backbone_neck_and_head():
     neck = PatchAggregationNeck(C, HEADS, num_layers=2, early_layers=2)
     head = BEiTV2Head(C, VOCAB)
     for prefix, module in (('backbone.', backbone), ('neck.', neck), ('head.', head)):
-        load_state_dict_report(module, backbone_only(out, prefix), source=prefix)
-    assert sum(len(backbone_only(out, p)) for p in ('backbone.', 'neck.', 'head.')) == len(out)
+        load_state_dict_report(module, strip_prefix(out, prefix), source=prefix)
+    assert sum(len(strip_prefix(out, p)) for p in ('backbone.', 'neck.', 'head.')) == len(out)
 
     x = torch.randn(2, 3, IMG, IMG)
     want = unilm_beit_forward(sd, x, DEPTH, HEADS, PATCH, final_norm=True)
@@ -91,9 +91,9 @@ def test_finetuned_checkpoint_matches_original_classifier():
     backbone = BEiTViT(arch=_arch(), img_size=IMG, patch_size=PATCH, use_rel_pos_bias=True,
                        use_shared_rel_pos_bias=False, final_norm=False, avg_token_norm=True,
                        out_type='avg_featmap').eval()
-    load_state_dict_report(backbone, backbone_only(out, 'backbone.'))
+    load_state_dict_report(backbone, strip_prefix(out, 'backbone.'))
     fc = torch.nn.Linear(C, 10)
-    load_state_dict_report(fc, backbone_only(out, 'head.fc.'))
+    load_state_dict_report(fc, strip_prefix(out, 'head.fc.'))
     x = torch.randn(2, 3, IMG, IMG)
     tokens = unilm_beit_forward(sd, x, DEPTH, HEADS, PATCH, final_norm=False)
     pooled = torch.nn.functional.layer_norm(tokens[:, 1:].mean(1), (C,), sd['fc_norm.weight'],
@@ -108,7 +108,7 @@ def test_per_layer_tables_resize_to_a_larger_grid_on_load():
     out, _ = convert_unilm_beit(unilm_finetuned())
     big = BEiTViT(arch=_arch(), img_size=(32, 48), patch_size=PATCH, use_rel_pos_bias=True,
                   use_shared_rel_pos_bias=False, final_norm=False, avg_token_norm=True)
-    load_state_dict_report(big, backbone_only(out, 'backbone.'))
+    load_state_dict_report(big, strip_prefix(out, 'backbone.'))
     table = big.blocks[0].rel_pos_bias.relative_position_bias_table
     assert table.shape == ((2 * 8 - 1) * (2 * 12 - 1) + 3, HEADS)
 
@@ -118,7 +118,7 @@ def test_wrong_or_unknown_checkpoints_fail_with_a_key_report():
     wider = BEiTViT(arch=dict(embed_dims=2 * C, num_layers=DEPTH + 1, num_heads=HEADS),
                     img_size=IMG, patch_size=PATCH, final_norm=False, with_mask_token=True)
     with pytest.raises(StateDictMismatchError) as err:
-        load_state_dict_report(wider, backbone_only(out, 'backbone.'), source='v2 ckpt')
+        load_state_dict_report(wider, strip_prefix(out, 'backbone.'), source='v2 ckpt')
     msg = str(err.value)
     assert 'missing keys' in msg and 'blocks.3.' in msg and 'shape of cls_token' in msg
     with pytest.raises(KeyError, match='no known unilm'):

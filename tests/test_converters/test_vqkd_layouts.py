@@ -4,15 +4,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmbeit.converters.checkpoint_io import add_prefix
-from mmbeit.converters.vqkd import (
+from mmbeit.models.tokenizers import VQKDTokenizer
+from mmbeit.models.tokenizers.vqkd_layouts import (
     convert_vqkd_state_dict,
     detect_vqkd_layout,
     mmbeit_to_mmpretrain,
     mmbeit_to_unilm,
 )
-from mmbeit.models.tokenizers import VQKDTokenizer
-from mmbeit.utils import StateDictMismatchError
+from mmbeit.utils import StateDictMismatchError, add_prefix
 
 SMALL = dict(encoder=dict(arch=dict(embed_dims=32, num_layers=2, num_heads=2), img_size=32,
                           patch_size=8),

@@ -11,7 +11,7 @@ from mmengine.logging import MMLogger
 from PIL import Image
 
 import mmbeit.datasets.image_file_list as image_file_list
-from mmbeit.datasets import UnlabeledImageFolder, UnreadableImageError
+from mmbeit.datasets import UnreadableImageError
 from mmbeit.registry import DATASETS
 
 GOOD = ['a.png', 'b/c.JPG', 'b/d/e/f.jpeg', 'b/d/g.png', 'z/h.Png']
@@ -54,7 +54,9 @@ def log_lines(tmp_path):
 def build(root, **kwargs):
     kwargs.setdefault('cache_dir', str(Path(root).parent / 'cache'))
     kwargs.setdefault('pipeline', PIPELINE)
-    return DATASETS.build(dict(type='UnlabeledImageFolder', data_root=str(root), **kwargs))
+    # _scope_: as under a runner with default_scope='mmbeit', whatever scope a test before set
+    return DATASETS.build(dict(type='UnlabeledImageFolder', data_root=str(root),
+                               _scope_='mmbeit', **kwargs))
 
 
 def test_lists_every_image_at_any_depth_sorted_and_ignores_non_images(folder):
@@ -121,7 +123,7 @@ def test_cache_is_reused_and_rebuilt_when_the_tree_changes(folder, tmp_path, mon
     assert len(scans) == 1 and len(ds) == len(first) + 1
     assert str(folder / 'b/d/e/new.png') in [ds.get_data_info(i)['img_path']
                                               for i in range(len(ds))]
-    assert build(folder, cache_dir=str(cache_dir)) and len(scans) == 1  # cached again
+    assert len(build(folder, cache_dir=str(cache_dir))) == len(ds) and len(scans) == 1  # cached
 
 
 def test_cache_defaults_to_beside_the_work_dir(folder, tmp_path, log_lines):
@@ -148,7 +150,9 @@ def test_imagenet_config_arguments(folder):
         build(folder, with_label=True)
     with pytest.raises(ValueError, match='classes'):
         build(folder, classes=['cat'])
-    assert isinstance(build(folder, data_prefix=dict(img_path='z')), UnlabeledImageFolder)
+    as_dict = build(folder, data_prefix=dict(img_path='z'))  # the mmpretrain spelling
+    assert [as_dict.get_data_info(i)['img_path'] for i in range(len(as_dict))] == [
+        str(folder / 'z/h.Png')]
 
 
 def _two_rank_listing(rank, world_size, folder, work_dir):

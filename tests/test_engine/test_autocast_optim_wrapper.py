@@ -12,12 +12,15 @@ def test_forward_runs_in_bf16_and_weights_stay_fp32():
     wrapper = AutocastOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                                    device_type='cpu')
     before = model.weight.detach().clone()
+    x = torch.randn(2, 8)
     with wrapper.optim_context(model):
-        out = model(torch.randn(2, 8))
+        out = model(x)
     assert out.dtype == torch.bfloat16
     wrapper.update_params(out.float().pow(2).mean())
-    assert model.weight.dtype == torch.float32
-    assert not torch.equal(model.weight, before)
+    assert model.weight.dtype == torch.float32 and model.weight.grad is None  # zeroed
+    # one SGD step on the fp32 weights: d mean(y^2) / dW = 2 y^T x / numel(y), y the bf16 output
+    grad = 2 * out.detach().float().T @ x / out.numel()
+    torch.testing.assert_close(model.weight.detach(), before - 0.1 * grad, atol=1e-3, rtol=0)
 
 
 def test_rejects_unknown_dtype():
@@ -33,7 +36,7 @@ def _mixed_precision_wrapper(**kwargs):
 
     model = nn.Linear(8, 4)
     return OPTIM_WRAPPERS.build(dict(type='MixedPrecisionOptimWrapper', optimizer=torch.optim.SGD(
-        model.parameters(), lr=0.1), **kwargs)), model
+        model.parameters(), lr=0.1), _scope_='mmbeit', **kwargs)), model
 
 
 def test_mixed_precision_wrapper_is_fp32_on_cpu_and_amp_on_gpu():

@@ -1,3 +1,7 @@
+import copy
+import json
+
+import pytest
 import torch
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
@@ -37,10 +41,21 @@ def test_layer_names_group_blocks_and_modules():
     assert layer_name('backbone.patch_embed.proj.weight') == 'backbone.patch_embed.proj'
 
 
+def _first_step_norms(model: _Spiky) -> dict:
+    """Gradient norms of each layer on the first batch (items 0-3), computed by hand."""
+    model = copy.deepcopy(model)
+    model.zero_grad()
+    model(torch.stack([_Data()[i]['inputs'] for i in range(4)]))['loss'].backward()
+    return {name: float(torch.cat([p.grad.flatten() for p in layer.parameters()]).norm())
+            for name, layer in (('first', model.first), ('rest', model.rest))}
+
+
 def test_injected_spike_is_flagged_at_its_iteration(tmp_path):
     hook = GradientSpikeHook(spike_ratio=10.0, window=20, min_history=5)
+    model = _Spiky(spike_at=12)
+    expected = _first_step_norms(model)
     runner = Runner(
-        model=_Spiky(spike_at=12), work_dir=str(tmp_path),
+        model=model, work_dir=str(tmp_path),
         train_dataloader=dict(dataset=_Data(), batch_size=4, num_workers=0,
                               sampler=dict(type='DefaultSampler', shuffle=False),
                               collate_fn=dict(type='default_collate')),
@@ -49,12 +64,15 @@ def test_injected_spike_is_flagged_at_its_iteration(tmp_path):
         default_hooks=dict(checkpoint=None, logger=dict(type='LoggerHook', interval=100)),
         log_level='WARNING')
     runner.train()
-    # norms were read while the gradients existed (MMEngine zeroes them before after_train_iter)
-    assert hook.last_norms['first'] > 0 and hook.last_norms['rest'] > 0
+    # norms were read while the gradients existed (MMEngine zeroes them before after_train_iter):
+    # the first step's are those of the untrained model on the first batch
     assert len(hook.history['first']) == 16
+    for series in ('first', 'rest'):
+        assert hook.history[series][0] == pytest.approx(expected[series], rel=1e-5), series
+        assert hook.last_norms[series] == hook.history[series][-1]
     spikes = {(s['iter'], s['series']) for s in hook.spikes}
     assert spikes == {(12, 'first'), (12, 'rest')}
-    assert (tmp_path / 'grad_spikes.json').exists()
+    assert json.loads((tmp_path / 'grad_spikes.json').read_text()) == hook.spikes
 
 
 def test_logged_norms_are_the_latest_measurement_not_a_window_mean(tmp_path):

@@ -17,13 +17,23 @@ def _knn_hook(interval: int, by_epoch: bool) -> dict:
 
 
 def test_curve_logged_before_training_and_every_interval(tmp_path, digits_root):
+    from mmbeit.evaluation import extract_features, knn_accuracy
+
     cfg = tiny_runner_cfg(tmp_path, max_iters=2)
-    cfg.custom_hooks = [_knn_hook(interval=1, by_epoch=False)]
+    hook_cfg = _knn_hook(interval=1, by_epoch=False)
+    cfg.custom_hooks = [hook_cfg]
     runner = Runner.from_cfg(cfg)
     runner.train()
     curve = json.loads((tmp_path / 'knn_curve.json').read_text())
     assert [p['iter'] for p in curve] == [0, 1, 2]
-    assert all(0.0 <= p['top1'] <= 100.0 for p in curve)
+    # each point is a count of correct val images (359) in percent (float32) ...
+    assert all(p['top1'] * 359 / 100 == pytest.approx(round(p['top1'] * 359 / 100), abs=1e-4)
+               for p in curve)
+    # ... and the last one is the weighted kNN of the trained model, recomputed here
+    bank, query = (extract_features(runner.model, Runner.build_dataloader(hook_cfg[split]))
+                   for split in ('train_dataloader', 'val_dataloader'))
+    top1 = knn_accuracy(*bank, *query, k=hook_cfg['k'], temperature=hook_cfg['temperature'])
+    assert curve[-1]['top1'] == pytest.approx(top1, abs=1e-9)
     assert runner.message_hub.get_scalar('train/knn/top1').current() == curve[-1]['top1']
 
 
@@ -93,16 +103,17 @@ def test_digits_mocov3_then_vqkd_beat_random_init_on_knn_and_linear_probe(tmp_pa
     x_train, y_train = load_images(DigitsDataset(data_root=str(digits_root), split='train'))
     x_val, y_val = load_images(DigitsDataset(data_root=str(digits_root), split='val'))
 
-    def probes(features):
-        f_train, f_val = backbone_features(features, x_train), backbone_features(features, x_val)
+    def probes(features, pooling):
+        f_train = backbone_features(features, x_train, pooling)
+        f_val = backbone_features(features, x_val, pooling)
         return dict(knn=knn_accuracy(f_train, y_train, f_val, y_val, k=20, temperature=0.07),
                     linear=linear_probe(f_train, y_train, f_val, y_val, num_classes=10))
 
-    moco = dict(trained=probes(runner.model.backbone.eval()),
-                random=probes(random_init['backbone']))
+    moco = dict(trained=probes(runner.model.backbone.eval(), 'cls'),
+                random=probes(random_init['backbone'], 'cls'))
     assert moco['trained']['knn'] >= moco['random']['knn'] + 5.0, moco
-    tokens = dict(trained=probes(DecodedTokens(vq_runner.model.tokenizer)),
-                  random=probes(DecodedTokens(random_tokenizer)))
+    tokens = dict(trained=probes(DecodedTokens(vq_runner.model.tokenizer), 'mean_patch'),
+                  random=probes(DecodedTokens(random_tokenizer), 'mean_patch'))
     assert tokens['trained']['knn'] >= tokens['random']['knn'] + 5.0, tokens
     assert tokens['trained']['linear'] >= tokens['random']['linear'] + 3.0, tokens
 

@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import argparse
 
-from mmbeit.converters import (
-    extract_backbone,
-    get_state_dict,
-    load_checkpoint_file,
-    save_state_dict,
-)
-from mmbeit.converters.checkpoint_io import add_prefix, arch_meta
+from mmbeit.converters import arch_meta, extract_backbone
+from mmbeit.converters.cli import add_num_heads_arg, converter_parser, save_converted
+from mmbeit.utils import add_prefix, get_state_dict, load_checkpoint
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src', help='mmbeit checkpoint (MMEngine .pth)')
-    parser.add_argument('dst', help='output checkpoint')
+    parser = converter_parser(__doc__, 'mmbeit checkpoint (MMEngine .pth)')
     parser.add_argument('--source-prefix', default='backbone.',
                         help='where the backbone sits in the source model')
     parser.add_argument('--prefix', default='',
@@ -31,15 +25,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='keep the MIM mask token (dropped by default)')
     parser.add_argument('--unshare-rel-pos-bias', action='store_true',
                         help='copy the shared relative position table into every block')
-    parser.add_argument('--num-heads', type=int, default=None,
-                        help="attention heads, recorded in the output's meta so that loading "
-                        'into a backbone of another head count fails')
+    add_num_heads_arg(parser, "the source's meta['arch']")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    checkpoint = load_checkpoint_file(args.src)
+    checkpoint = load_checkpoint(args.src)
     state = get_state_dict(checkpoint)
     backbone = extract_backbone(state, source_prefix=args.source_prefix,
                                 drop=() if args.keep_mask_token else ('mask_token',),
@@ -47,9 +39,7 @@ def main(argv=None) -> None:
     out = add_prefix(backbone, args.prefix)
     recorded = (checkpoint.get('meta') or {}).get('arch', {}).get('num_heads')
     arch = arch_meta(backbone, args.num_heads or recorded)
-    save_state_dict(out, args.dst,
-                    meta=dict(source=args.src, converter='extract_backbone', arch=arch))
-    print(f'{len(state)} keys -> {len(out)} backbone keys; saved {args.dst}')
+    save_converted(out, args, 'extract_backbone', len(state), arch=arch)
 
 
 if __name__ == '__main__':

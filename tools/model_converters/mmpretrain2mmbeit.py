@@ -11,19 +11,13 @@ from __future__ import annotations
 
 import argparse
 
-from mmbeit.converters import (
-    convert_mmbeit_to_mmpretrain,
-    convert_mmpretrain_beit,
-    get_state_dict,
-    load_checkpoint_file,
-    save_state_dict,
-)
+from mmbeit.converters import convert_mmbeit_to_mmpretrain, convert_mmpretrain_beit
+from mmbeit.converters.cli import converter_parser, save_converted
+from mmbeit.utils import load_state_dict_file
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src', help='mmpretrain checkpoint (or a plain state dict)')
-    parser.add_argument('dst', help='output checkpoint')
+    parser = converter_parser(__doc__, 'mmpretrain checkpoint (or a plain state dict)')
     parser.add_argument('--reverse', action='store_true',
                         help='convert mmbeit keys to mmpretrain keys instead')
     return parser.parse_args(argv)
@@ -31,12 +25,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    state = get_state_dict(load_checkpoint_file(args.src))
+    state = load_state_dict_file(args.src)
     convert = convert_mmbeit_to_mmpretrain if args.reverse else convert_mmpretrain_beit
     converted = convert(state)
-    save_state_dict(converted, args.dst, meta=dict(
-        source=args.src, converter='mmpretrain2mmbeit' + (' --reverse' if args.reverse else '')))
-    print(f'{len(state)} keys -> {len(converted)} keys; saved {args.dst}')
+    save_converted(converted, args, 'mmpretrain2mmbeit' + (' --reverse' if args.reverse else ''),
+                   len(state))
 
 
 if __name__ == '__main__':

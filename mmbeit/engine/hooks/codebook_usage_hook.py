@@ -9,9 +9,9 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmbeit.registry import HOOKS
+from mmbeit.utils.distributed import get_rank
 
 from ...models.tokenizers.quantizer import NormEMAQuantizer
-from ...models.utils.distributed import get_rank
 
 
 def find_quantizer(model) -> NormEMAQuantizer:

@@ -14,8 +14,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmbeit.registry import HOOKS
-
-from ...models.utils import get_rank
+from mmbeit.utils.distributed import get_rank
 
 
 def layer_name(param_name: str) -> str:

@@ -8,10 +8,11 @@ from typing import Dict, List, Optional
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from mmbeit.models.utils.pooling import check_pooling
 from mmbeit.registry import HOOKS
+from mmbeit.utils.distributed import get_rank
 
 from ...evaluation.knn import FEATURE_SOURCES, extract_features, knn_accuracy
-from ...models.utils import get_rank
 
 
 @HOOKS.register_module()
@@ -36,6 +37,9 @@ class KNNMonitorHook(Hook):
         k (int): neighbours. Defaults to 20.
         temperature (float): vote temperature. Defaults to 0.07.
         source (str): 'backbone' or 'neck'. Defaults to 'backbone'.
+        pooling (str): 'cls', 'mean_patch' or 'cls_mean_patch' (see
+            :mod:`mmbeit.models.utils.pooling`); recorded in the log and the curve. Defaults to
+            'cls'.
         num_classes (int, optional): defaults to the bank's ``max(label) + 1``.
         before_train (bool): also evaluate the initial weights (step 0). Defaults to True.
         curve_file (str): file name in the work dir. Defaults to 'knn_curve.json'.
@@ -46,7 +50,8 @@ class KNNMonitorHook(Hook):
     def __init__(self, train_dataloader: dict, val_dataloader: dict, interval: int = 1000,
                  by_epoch: bool = False, k: int = 20, temperature: float = 0.07,
                  source: str = 'backbone', num_classes: Optional[int] = None,
-                 before_train: bool = True, curve_file: str = 'knn_curve.json') -> None:
+                 before_train: bool = True, curve_file: str = 'knn_curve.json',
+                 pooling: str = 'cls') -> None:
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
         if source not in FEATURE_SOURCES:
@@ -55,6 +60,7 @@ class KNNMonitorHook(Hook):
         self.val_loader_cfg = val_dataloader
         self.interval, self.by_epoch = interval, by_epoch
         self.k, self.temperature, self.source = k, temperature, source
+        self.pooling = check_pooling(pooling)
         self.num_classes = num_classes
         self.eval_before_train = before_train
         self.curve_file = curve_file
@@ -73,13 +79,16 @@ class KNNMonitorHook(Hook):
     def evaluate(self, runner: Runner, iters_done: int, epochs_done: int) -> float:
         """Extract both splits, run kNN, log and record the point; returns top-1 (%)."""
         bank_loader, query_loader = self._build_loaders(runner)
-        bank_f, bank_y = extract_features(runner.model, bank_loader, self.source)
-        query_f, query_y = extract_features(runner.model, query_loader, self.source)
+        bank_f, bank_y = extract_features(runner.model, bank_loader, self.source,
+                                          pooling=self.pooling)
+        query_f, query_y = extract_features(runner.model, query_loader, self.source,
+                                            pooling=self.pooling)
         top1 = knn_accuracy(bank_f, bank_y, query_f, query_y, self.k, self.temperature,
                             self.num_classes)
-        point = dict(iter=iters_done, epoch=epochs_done, top1=top1)
+        point = dict(iter=iters_done, epoch=epochs_done, top1=top1, pooling=self.pooling)
         self.curve.append(point)
-        runner.logger.info(f'knn/top1: {top1:.2f} (k={self.k}, T={self.temperature}, '
+        runner.logger.info(f'knn/top1: {top1:.2f} ({self.source}, pooling {self.pooling}, '
+                           f'k={self.k}, T={self.temperature}, '
                            f'{len(bank_y)} bank / {len(query_y)} query images, '
                            f'after {iters_done} iterations / {epochs_done} epochs)')
         runner.message_hub.update_scalar('train/knn/top1', top1)  # LoggerHook plots it

@@ -10,8 +10,7 @@ import torch.distributed as dist
 from mmengine.hooks import CheckpointHook, Hook
 
 from mmbeit.registry import HOOKS
-
-from ...models.utils.distributed import get_rank, get_world_size, is_distributed
+from mmbeit.utils.distributed import get_rank, get_world_size, is_distributed
 
 
 def get_random_states() -> Dict[str, Any]:

@@ -10,6 +10,8 @@ from torch import nn
 
 from mmbeit.registry import MODELS
 
+from ..utils import AutocastWeights
+
 
 def masked_positions(mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Flat indices of the masked patches, into (B*N) patch ids and into (B*(1+N)) tokens.
@@ -81,6 +83,7 @@ class BEiT(BaseSelfSupervisor):
                             'tokenize(images) -> (B, h, w) ids')
         self.target_generator.requires_grad_(False)
         self.target_generator.eval()
+        self._tokenizer_autocast = AutocastWeights()  # not a submodule: no state, no DDP
         if getattr(self.backbone, 'mask_token', None) is None:
             raise ValueError('BEiT needs backbone.with_mask_token=True')
         vocab = getattr(self.target_generator, 'num_tokens', None)
@@ -107,8 +110,10 @@ class BEiT(BaseSelfSupervisor):
 
     @torch.no_grad()
     def tokenize(self, images: torch.Tensor) -> torch.Tensor:
-        """Target ids (B, h, w) of the tokenizer view."""
-        return self.target_generator.tokenize(images)
+        """Target ids (B, h, w) of the tokenizer view (under autocast from a copy whose weights
+        are cast once, :class:`~mmbeit.models.utils.AutocastWeights`)."""
+        return self._tokenizer_autocast.get(self.target_generator,
+                                            images.device.type).tokenize(images)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:

@@ -20,7 +20,7 @@ from torch import nn
 
 from mmbeit.registry import MODELS
 
-from ..tokenizers.logit_laplace import logit_laplace_nll, unmap_pixels
+from ..losses import kl_to_uniform, logit_laplace_nll, unmap_pixels
 from .token_samples import token_data_samples
 
 ANNEAL_MODES = ('cosine', 'linear', 'exp')
@@ -66,19 +66,6 @@ class AnnealSchedule:
     def __repr__(self) -> str:
         return (f'AnnealSchedule({self.start} -> {self.end} over {self.total_iters} iters, '
                 f'{self.mode})')
-
-
-def kl_to_uniform(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
-    """KL(softmax(logits) || uniform over V) per position, in nats: ``sum q log q + log V``.
-
-    Args:
-        logits (Tensor): (B, V, h, w) encoder logits (any layout, vocabulary on ``dim``).
-
-    Returns:
-        Tensor: (B, h, w) fp32, each in [0, log V].
-    """
-    log_q = F.log_softmax(logits.float(), dim=dim)
-    return (log_q.exp() * log_q).sum(dim) + math.log(logits.shape[dim])
 
 
 @MODELS.register_module()

@@ -22,18 +22,15 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 from mmbeit.registry import MODELS
+from mmbeit.utils.distributed import all_reduce_sum
 
+from ..losses import cosine_distance
 from ..tokenizers.quantizer import batch_usage_and_perplexity
-from ..utils import all_reduce_sum
+from ..utils import AutocastWeights
 from .token_samples import token_data_samples
 
 # warn when a constant prediction already gets the cosine loss below this
 SHARED_DIRECTION_WARN_LOSS = 0.05
-
-
-def cosine_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean(1 - cos) over (B, N, C) pairs, computed in fp32."""
-    return (1 - F.cosine_similarity(pred.float(), target.float(), dim=-1)).mean()
 
 
 @MODELS.register_module()
@@ -75,6 +72,7 @@ class VQKD(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.tokenizer = MODELS.build(tokenizer) if isinstance(tokenizer, dict) else tokenizer
         self.teacher = MODELS.build(teacher) if isinstance(teacher, dict) else teacher
+        self._teacher_autocast = AutocastWeights()  # not a submodule: no state, no DDP
         if getattr(self.tokenizer, 'decoder', None) is None:
             raise ValueError('VQKD training needs a tokenizer with a decoder')
         out_dims = getattr(self.teacher, 'out_dims', None)
@@ -106,7 +104,8 @@ class VQKD(BaseModel):
         ``target_center_momentum`` is set)."""
         low, high = self.input_range
         with torch.no_grad():
-            target = self.teacher(((images - low) / (high - low)).clamp_(0, 1))
+            teacher = self._teacher_autocast.get(self.teacher, images.device.type)
+            target = teacher(((images - low) / (high - low)).clamp_(0, 1))
             if self.training and not self._targets_checked:
                 self._check_target_spread(target)
             if self.target_center_momentum is None:

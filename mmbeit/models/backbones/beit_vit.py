@@ -13,7 +13,13 @@ from torch.utils.checkpoint import checkpoint
 
 from mmbeit.registry import MODELS
 
-from ..utils import RelativePositionBias, TransformerBlock, build_2d_sincos_pos_embed
+from ..utils import (
+    RelativePositionBias,
+    TransformerBlock,
+    build_2d_sincos_pos_embed,
+    patch_tokens,
+    pool_tokens,
+)
 from ..utils.weight_init import init_linear_and_norm
 
 # BEiT / DINO / VQ-KD presets; where each comes from: docs/presets.md
@@ -272,13 +278,12 @@ class BEiTViT(BaseBackbone):
         if self.out_type == 'raw':
             return x
         if self.out_type == 'cls_token':
-            return x[:, 0]
-        patches = x[:, 1:]
+            return pool_tokens(x, 'cls')
         if self.out_type == 'avg_featmap':
-            pooled = patches.mean(dim=1)
+            pooled = pool_tokens(x, 'mean_patch')
             return self.fc_norm(pooled) if self.fc_norm is not None else pooled
         h, w = self.patch_resolution
-        return patches.transpose(1, 2).reshape(x.shape[0], -1, h, w).contiguous()
+        return patch_tokens(x).transpose(1, 2).reshape(x.shape[0], -1, h, w).contiguous()
 
     def forward(self, x: torch.Tensor,
                 mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:

@@ -10,10 +10,19 @@ no key error.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 from mmengine.logging import print_log
+
+from mmbeit.utils import (
+    StateDictMismatchError,
+    get_state_dict,
+    load_checkpoint,
+    load_state_dict_report,
+    strip_prefix,
+)
+from mmbeit.utils.key_maps import top_level_names
 
 ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'mlp_ratio', 'patch_size')
 # tensors a backbone may get from its own init when a checkpoint lacks them: the fine-tuning
@@ -103,16 +112,13 @@ def load_pretrained_backbone(backbone, path: str, prefix: str = '',
             the backbone's; the message names the presets that fit.
         StateDictMismatchError: missing expected tensors, or mis-shaped ones.
     """
-    from mmbeit.converters.checkpoint_io import get_state_dict, load_checkpoint_file
-    from mmbeit.utils import StateDictMismatchError, load_state_dict_report
-
-    checkpoint = load_checkpoint_file(path)
+    checkpoint = load_checkpoint(path)
     state_dict = get_state_dict(checkpoint)
     if prefix:
         if not any(k.startswith(prefix) for k in state_dict):
-            tops = sorted({k.split('.', 1)[0] + '.' for k in state_dict})
-            raise StateDictMismatchError(f'{path}: no keys under {prefix!r}; it has {tops}')
-        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+            raise StateDictMismatchError(f'{path}: no keys under {prefix!r}; it has '
+                                         f'{top_level_names(state_dict)}')
+        state_dict = strip_prefix(state_dict, prefix)
     check_arch(backbone, checkpoint_arch(checkpoint, state_dict), source=path)
     optional = tuple(optional)
     if backbone.pos_embed_type == 'sincos':  # fixed table: rebuilt for any grid
@@ -142,13 +148,3 @@ def load_pretrained_backbone(backbone, path: str, prefix: str = '',
     report['unexpected'] = unexpected
     return report
 
-
-def resolve_num_heads(record: Optional[str], presets: Dict[str, Dict[str, float]]
-                      ) -> Optional[int]:
-    """Head count from a release's model name ('vit_small', 'beit_base_patch16_224_8k_vocab')."""
-    if not record:
-        return None
-    for size in ('tiny', 'small', 'base', 'large'):
-        if re.search(rf'(^|_){size}(_|$)', str(record)) and size in presets:
-            return int(presets[size]['num_heads'])
-    return None

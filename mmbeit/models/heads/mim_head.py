@@ -13,7 +13,7 @@ from torch import nn
 
 from mmbeit.registry import MODELS
 
-from .mim_loss import masked_token_loss
+from ..losses import masked_token_loss
 
 
 def _lm_head(embed_dims: int, num_tokens: int) -> nn.Linear:

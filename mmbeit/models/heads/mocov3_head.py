@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmbeit.registry import MODELS
+from mmbeit.utils.distributed import gather_no_grad
 
-from ..utils import gather_no_grad
-from .contrastive_loss import check_query_key, infonce_with_gathered_keys
+from ..losses import check_query_key, infonce_with_gathered_keys
 
 
 @MODELS.register_module()

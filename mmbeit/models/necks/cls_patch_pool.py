@@ -9,10 +9,13 @@ from torch import nn
 
 from mmbeit.registry import MODELS
 
+from ..utils import pool_tokens
+
 
 @MODELS.register_module()
 class ClsPatchPoolNeck(BaseModule):
-    """Concatenate the CLS token and the average patch token, then BatchNorm (no affine).
+    """Pool raw tokens (``pooling`` 'cls_mean_patch', 'cls' or 'mean_patch', see
+    :mod:`mmbeit.models.utils.pooling`), then BatchNorm (no affine).
 
     Args:
         embed_dims (int): C of the backbone tokens.
@@ -35,6 +38,8 @@ class ClsPatchPoolNeck(BaseModule):
         self.embed_dims = embed_dims
         self.use_cls_token = use_cls_token
         self.use_avg_patch = use_avg_patch
+        self.pooling = ('cls_mean_patch' if use_cls_token and use_avg_patch
+                        else 'cls' if use_cls_token else 'mean_patch')
         self.out_channels = embed_dims * (int(use_cls_token) + int(use_avg_patch))
         self.bn = nn.BatchNorm1d(self.out_channels, affine=False) if norm else nn.Identity()
 
@@ -43,9 +48,4 @@ class ClsPatchPoolNeck(BaseModule):
         if tokens.ndim != 3 or tokens.shape[-1] != self.embed_dims:
             raise ValueError(f"expected raw tokens (B, 1+N, {self.embed_dims}) (backbone "
                              f"out_type='raw'), got {tuple(tokens.shape)}")
-        parts = []
-        if self.use_cls_token:
-            parts.append(tokens[:, 0])
-        if self.use_avg_patch:
-            parts.append(tokens[:, 1:].mean(dim=1))
-        return (self.bn(torch.cat(parts, dim=-1)),)
+        return (self.bn(pool_tokens(tokens, self.pooling)),)

@@ -7,7 +7,9 @@ import torch
 from torch import nn
 
 from mmbeit.registry import MODELS
+from mmbeit.utils import add_prefix, get_state_dict, strip_prefix
 
+from ..utils import patch_tokens
 from .base import IMAGENET_MEAN, IMAGENET_STD, FrozenTeacher
 
 
@@ -49,16 +51,13 @@ class BackboneTeacher(FrozenTeacher):
             self.backbone.init_weights()
 
     def convert_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
-        from mmbeit.converters.checkpoint_io import get_state_dict
-
         state_dict = get_state_dict(checkpoint)
-        picked = {k[len(self.prefix):]: v for k, v in state_dict.items()
-                  if k.startswith(self.prefix)}
+        picked = strip_prefix(state_dict, self.prefix)
         if not picked:
             sample = ', '.join(list(state_dict)[:8])
             raise KeyError(f'{self.checkpoint}: no keys under prefix {self.prefix!r}; first '
                            f'keys: {sample}')
-        return {'backbone.' + k: v for k, v in picked.items()}
+        return add_prefix(picked, 'backbone.')
 
     def extract(self, images: torch.Tensor) -> torch.Tensor:
         out = self.backbone(images)
@@ -66,6 +65,6 @@ class BackboneTeacher(FrozenTeacher):
         if out.ndim == 4:
             return out.flatten(2).transpose(1, 2)
         if out.ndim == 3:
-            return out[:, self.num_extra_tokens:]
+            return patch_tokens(out, self.num_extra_tokens)
         raise ValueError(f'BackboneTeacher: backbone output {tuple(out.shape)} is neither '
                          '(B, C, h, w) nor (B, T, C); set its out_type to featmap / raw')

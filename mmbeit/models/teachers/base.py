@@ -7,7 +7,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
-from mmbeit.utils import load_state_dict_report
+from mmbeit.utils import load_checkpoint, load_state_dict_report
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,9 +44,7 @@ class FrozenTeacher(BaseModule):
             print_log(f'{type(self).__name__}: no checkpoint given, random weights',
                       logger='current', level=30)
         else:
-            from mmbeit.converters.checkpoint_io import load_checkpoint_file
-
-            state_dict = self.convert_checkpoint(load_checkpoint_file(self.checkpoint))
+            state_dict = self.convert_checkpoint(load_checkpoint(self.checkpoint))
             load_state_dict_report(self, state_dict, source=f'{self.checkpoint}')
         self.requires_grad_(False)
         self.eval()

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmbeit.registry import MODELS
+from mmbeit.utils import get_state_dict, strip_prefix
 
 from .base import FrozenTeacher
 
@@ -109,12 +110,9 @@ class CLIPTeacher(FrozenTeacher):
             nn.init.zeros_(blk.attn.in_proj_bias)
 
     def convert_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
-        from mmbeit.converters.checkpoint_io import get_state_dict
-
         state_dict = get_state_dict(checkpoint)
         if any(k.startswith('visual.') for k in state_dict):
-            state_dict = {k[len('visual.'):]: v for k, v in state_dict.items()
-                          if k.startswith('visual.')}
+            state_dict = strip_prefix(state_dict, 'visual.')
         return state_dict
 
     def extract(self, images: torch.Tensor) -> torch.Tensor:

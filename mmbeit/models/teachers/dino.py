@@ -7,7 +7,8 @@ from typing import Dict, Optional
 import torch
 
 from mmbeit.registry import MODELS
-from mmbeit.utils import StateDictMismatchError
+from mmbeit.utils import StateDictMismatchError, add_prefix, get_state_dict, strip_prefix
+from mmbeit.utils.key_maps import convert_timm_vit
 
 from .backbone import BackboneTeacher
 from .base import IMAGENET_MEAN, IMAGENET_STD
@@ -50,18 +51,12 @@ class DINOTeacher(BackboneTeacher):
         super().__init__(backbone, checkpoint=checkpoint, prefix='', mean=mean, std=std)
 
     def convert_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
-        from mmbeit.converters.checkpoint_io import get_state_dict
-        from mmbeit.converters.mocov3_release import convert_timm_vit
-
         if 'teacher' in checkpoint and isinstance(checkpoint['teacher'], dict):
             checkpoint = checkpoint['teacher']
         state_dict = get_state_dict(checkpoint)
         for prefix in _DINO_PREFIXES:
-            if all(k.startswith(prefix) for k in state_dict):
-                state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
-            elif any(k.startswith(prefix) for k in state_dict):  # backbone + DINO head
-                state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
-                              if k.startswith(prefix)}
+            if any(k.startswith(prefix) for k in state_dict):  # (backbone + DINO head)
+                state_dict = strip_prefix(state_dict, prefix)
         expected = {dino_key(k) for k in self.backbone.state_dict()}
         missing = sorted(expected - set(state_dict))
         unexpected = sorted(set(state_dict) - expected)
@@ -71,4 +66,4 @@ class DINOTeacher(BackboneTeacher):
                 f'  missing keys ({len(missing)}): {", ".join(missing[:20])}\n'
                 f'  unexpected keys ({len(unexpected)}): {", ".join(unexpected[:20])}')
         converted, _ = convert_timm_vit(state_dict)
-        return {'backbone.' + k: v for k, v in converted.items()}
+        return add_prefix(converted, 'backbone.')

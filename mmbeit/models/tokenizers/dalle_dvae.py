@@ -19,8 +19,10 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmbeit.registry import MODELS
+from mmbeit.utils import load_state_dict_report
 
-from .logit_laplace import LOGIT_LAPLACE_EPS, map_pixels, unmap_pixels
+from ..losses import LOGIT_LAPLACE_EPS, map_pixels, unmap_pixels
+from .dalle_layouts import load_dalle_checkpoint
 
 INPUT_RANGES = ('unit', 'mapped', 'byte')
 
@@ -47,6 +49,11 @@ class DALLEConv2d(nn.Module):
         self.w = nn.Parameter(
             torch.randn(out_channels, in_channels, kernel_size, kernel_size) / math.sqrt(fan_in))
         self.b = nn.Parameter(torch.zeros(out_channels))
+
+    def cast_for_autocast(self, dtype: torch.dtype) -> None:
+        """What autocast casts at each call, cast once (:class:`AutocastWeights`)."""
+        if not self.fp32:
+            self.to(dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad = (self.kernel_size - 1) // 2
@@ -195,9 +202,10 @@ class DALLEdVAE(BaseModule):
             ``group_count`` default to the encoder's. Defaults to None (the release decoder).
         with_decoder (bool): build the decoder (needed by ``decode`` and training); False for a
             tokenize-only model (half the weights). Defaults to True.
-        checkpoint (str, optional): local file holding the encoder (any layout
-            :func:`mmbeit.converters.dalle.extract_dalle_state_dict` reads: the release state
-            dict, mmpretrain's ``encoder.`` prefix, a BEiT / DVAE training checkpoint).
+        checkpoint (str, optional): local file holding the encoder (any layout that
+            :func:`~mmbeit.models.tokenizers.dalle_layouts.extract_dalle_state_dict` reads: the
+            release state dict, mmpretrain's ``encoder.`` prefix, a BEiT / DVAE training
+            checkpoint).
         decoder_checkpoint (str, optional): local file holding the decoder; defaults to
             ``checkpoint`` when that file also holds a decoder, else the decoder stays random.
         input_range (str): what ``tokenize`` / ``encode_logits`` receive: 'unit' = RGB in
@@ -249,9 +257,6 @@ class DALLEdVAE(BaseModule):
 
     def load_part(self, path: str, part: str = 'encoder', missing_ok: bool = False) -> str:
         """Load the encoder or decoder from a file; return the detected key prefix."""
-        from mmbeit.converters.dalle import load_dalle_checkpoint
-        from mmbeit.utils import load_state_dict_report
-
         try:
             state_dict, prefix = load_dalle_checkpoint(path, part)
         except KeyError:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import nn
 
-from ..utils import all_reduce_sum, broadcast_, gather_rows, get_rank
+from mmbeit.utils.distributed import all_reduce_sum, broadcast_, gather_rows, get_rank
 
 # buffers that hold training statistics only; checkpoints of other layouts do not have them
 STAT_BUFFERS = ('usage_counts', 'last_used', 'num_updates', 'num_restarts')

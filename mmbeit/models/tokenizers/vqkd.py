@@ -10,11 +10,12 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmbeit.registry import MODELS
-from mmbeit.utils import load_state_dict_report
+from mmbeit.utils import load_checkpoint, load_state_dict_report
 
-from ..backbones import BEiTViT
+from ..backbones import ArchMismatchError, BEiTViT
 from ..utils.weight_init import init_linear_and_norm
 from .quantizer import STAT_BUFFERS, NormEMAQuantizer, QuantizerOutput
+from .vqkd_layouts import convert_vqkd_state_dict, vqkd_release_arch
 
 # structure shared by the encoder and decoder ViTs of VQ-KD (official: absolute position
 # embedding, no layer scale, no relative position bias, a final LayerNorm)
@@ -47,8 +48,8 @@ class VQKDTokenizer(BaseModule):
         quantizer (dict, optional): extra :class:`NormEMAQuantizer` arguments (``decay``,
             ``beta``, ``kmeans_init``, ``dead_code_window``, ...).
         checkpoint (str, optional): a local VQ-KD checkpoint in any layout of
-            :mod:`mmbeit.converters.vqkd` (mmbeit training, official unilm, mmpretrain),
-            loaded now. A checkpoint without decoder removes the decoder.
+            :mod:`~mmbeit.models.tokenizers.vqkd_layouts` (mmbeit training, official unilm,
+            mmpretrain), loaded now. A checkpoint without decoder removes the decoder.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads PATH the
             same way, when ``init_weights`` runs (as the runner does).
 
@@ -70,6 +71,7 @@ class VQKDTokenizer(BaseModule):
         self.patch_size = self.encoder.patch_size
         self.grid = self.encoder.patch_resolution
         self.encode_task_layer = task_layer(self.encoder.embed_dims, code_dims)
+        self.encode_task_layer.autocast_fp32 = True  # runs in fp32: AutocastWeights keeps it
         self.quantize = NormEMAQuantizer(num_tokens, code_dims, **(quantizer or {}))
         self.decoder: Optional[BEiTViT] = None
         self.decode_task_layer: Optional[nn.Sequential] = None
@@ -95,10 +97,7 @@ class VQKDTokenizer(BaseModule):
 
     def load_checkpoint(self, path: str) -> Dict[str, list]:
         """Load a local checkpoint of any supported layout (see the class docstring)."""
-        from mmbeit.converters.checkpoint_io import load_checkpoint_file
-        from mmbeit.converters.vqkd import convert_vqkd_state_dict, vqkd_release_arch
-
-        checkpoint = load_checkpoint_file(path)
+        checkpoint = load_checkpoint(path)
         state_dict, layout = convert_vqkd_state_dict(checkpoint)
         self._check_release_arch(vqkd_release_arch(checkpoint), path)
         has_decoder = any(k.startswith('decoder.') for k in state_dict)
@@ -122,8 +121,6 @@ class VQKDTokenizer(BaseModule):
     def _check_release_arch(self, arch: Dict[str, Dict[str, int]], path: str) -> None:
         """Refuse a release whose recorded head counts / decoder size differ from this one's
         (the weights would load and give other tokens)."""
-        from mmbeit.models.backbones import ArchMismatchError
-
         diff = []
         for part, numbers in arch.items():
             vit = getattr(self, part)

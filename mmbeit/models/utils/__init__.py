@@ -1,14 +1,13 @@
 from .attention import Attention
-from .distributed import (
-    all_reduce_sum,
-    broadcast_,
-    gather_no_grad,
-    gather_rows,
-    get_rank,
-    get_world_size,
-    is_distributed,
-)
+from .autocast_weights import AutocastWeights
 from .drop_path import DropPath
+from .pooling import (
+    POOLINGS,
+    check_backbone_pooling,
+    patch_tokens,
+    pool_features,
+    pool_tokens,
+)
 from .pos_embed import build_2d_sincos_pos_embed
 from .relative_position import (
     RelativePositionBias,
@@ -18,9 +17,8 @@ from .relative_position import (
 from .transformer_block import Mlp, TransformerBlock
 
 __all__ = [
-    'Attention', 'DropPath', 'Mlp', 'TransformerBlock', 'RelativePositionBias',
+    'Attention', 'AutocastWeights', 'DropPath', 'Mlp', 'TransformerBlock', 'RelativePositionBias',
     'relative_position_index', 'resize_relative_position_bias_table',
-    'build_2d_sincos_pos_embed', 'all_reduce_sum', 'broadcast_',
-    'gather_no_grad', 'gather_rows', 'get_rank', 'get_world_size',
-    'is_distributed'
+    'build_2d_sincos_pos_embed', 'POOLINGS', 'check_backbone_pooling', 'patch_tokens',
+    'pool_features', 'pool_tokens'
 ]

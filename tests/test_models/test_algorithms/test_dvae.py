@@ -8,8 +8,8 @@ import pytest
 import torch
 from mmengine.logging import MessageHub
 
-from mmbeit.models.algorithms.dvae import DVAE, AnnealSchedule, kl_to_uniform
-from mmbeit.models.tokenizers.logit_laplace import logit_laplace_nll
+from mmbeit.models.algorithms.dvae import DVAE, AnnealSchedule
+from mmbeit.models.losses import kl_to_uniform, logit_laplace_nll
 
 TINY_TOKENIZER = dict(type='DALLEdVAE',
                       encoder=dict(group_count=2, n_hid=16, n_blk_per_group=1, num_tokens=16),
@@ -63,6 +63,7 @@ def test_loss_is_nll_plus_weighted_kl_per_dimension_and_trains_both_halves():
     model = DVAE(TINY_TOKENIZER, kl_weight=dict(start=2.0, end=2.0))
     MessageHub.get_instance('test_dvae_loss').update_info('iter', 0)
     images = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8)
+    torch.manual_seed(1)  # the gumbel noise
     out = _loss(model, images)
     assert set(out) == {'loss_rec', 'loss_kl', 'kl', 'temperature', 'kl_weight', 'rec_mse'}
     # loss_kl = beta * KL summed over the 8x8 cells / (3 * 16 * 16) dims
@@ -70,11 +71,17 @@ def test_loss_is_nll_plus_weighted_kl_per_dimension_and_trains_both_halves():
     logits = model.tokenizer.encoder(x)
     expected_kl = 2.0 * kl_to_uniform(logits).sum((1, 2)).mean() / (3 * 16 * 16)
     assert out['loss_kl'].item() == pytest.approx(expected_kl.item(), rel=1e-4)
-    assert out['loss_rec'].ndim == 0 and torch.isfinite(out['loss_rec'])
+    # loss_rec = logit-Laplace NLL of the mapped pixels under the decoder's statistics for the
+    # relaxed codes of the same gumbel noise (temperature 1 at iteration 0)
+    torch.manual_seed(1)
+    codes = torch.nn.functional.gumbel_softmax(logits, tau=1.0, hard=False, dim=1)
+    stats = model.tokenizer.decoder(codes)
+    expected_rec = logit_laplace_nll(x, stats[:, :3], stats[:, 3:])  # x: mapped pixels
+    assert out['loss_rec'].ndim == 0
+    assert out['loss_rec'].item() == pytest.approx(expected_rec.item(), rel=1e-4)
     (out['loss_rec'] + out['loss_kl']).backward()
     for part in (model.tokenizer.encoder, model.tokenizer.decoder):
         assert part.blocks.input.w.grad is not None and part.blocks.input.w.grad.abs().sum() > 0
-    assert logit_laplace_nll  # the reconstruction term is the tested logit-Laplace NLL
 
 
 def _val_images(n: int = 64) -> torch.Tensor:

@@ -97,7 +97,10 @@ def test_matches_mmpretrain_beit_vit(shared, layer_scale, out_type, final_norm, 
 def test_matches_mmpretrain_with_full_qkv_bias():
     """bias=True checkpoints: the k bias is dropped by the converter, outputs unchanged."""
     theirs, ours = _pair(False, 0.1, 'raw', True, bias=True)
-    assert theirs.layers[0].attn.qkv.bias.abs().sum() > 0
+    qkv_bias = theirs.layers[0].attn.qkv.bias.detach()
+    assert qkv_bias[DIMS:2 * DIMS].abs().min() > 0  # a k bias that the converter drops
+    torch.testing.assert_close(ours.blocks[0].attn.q_bias.detach(), qkv_bias[:DIMS])
+    torch.testing.assert_close(ours.blocks[0].attn.v_bias.detach(), qkv_bias[2 * DIMS:])
     x = torch.randn(2, 3, IMG, IMG)
     with torch.no_grad():
         torch.testing.assert_close(ours(x)[0], theirs(x)[0], atol=1e-5, rtol=1e-5)
@@ -162,8 +165,19 @@ def test_relative_position_table_resized_when_loading_other_grid(shared):
         near_dst, near_src = grid[15 - 3:15 + 4, 15 - 3:15 + 4], src[13 - 3:13 + 4, 13 - 3:13 + 4]
         assert (near_dst - near_src).abs().max() < 0.03
         assert (grid[15, 15] - src[13, 13]).abs().max() < 1e-5  # offset 0 exactly
-    out = big(torch.randn(1, 3, 64, 64))[0]
-    assert out.shape == (1, 257, DIMS) and torch.isfinite(out).all()
+    # the bias the 16 x 16 model adds to its attention logits keeps the checkpoint's values
+    # where they are defined on both grids: offset 0 (the bump's peak, 1) and the CLS rows
+    for m in big.modules():
+        if isinstance(m, RelativePositionBias):
+            with torch.no_grad():
+                bias = m()
+            assert bias.shape == (HEADS, 257, 257)
+            torch.testing.assert_close(bias[:, 1:, 1:].diagonal(dim1=1, dim2=2),
+                                       torch.ones(HEADS, 256), atol=1e-5, rtol=0)
+            assert torch.all(bias[:, 0, 1:] == 0.3)  # CLS -> patches
+            assert torch.all(bias[:, 1:, 0] == -0.2)  # patches -> CLS
+            assert torch.all(bias[:, 0, 0] == 0.7)  # CLS -> CLS
+    assert big(torch.randn(1, 3, 64, 64))[0].shape == (1, 257, DIMS)
 
 
 @pytest.mark.parametrize('out_type,shape', [

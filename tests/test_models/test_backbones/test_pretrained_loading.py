@@ -2,10 +2,9 @@
 import pytest
 import torch
 
-from mmbeit.converters import save_state_dict
-from mmbeit.converters.checkpoint_io import arch_meta
+from mmbeit.converters import arch_meta
 from mmbeit.models.backbones import ArchMismatchError, BEiTViT, MoCoV3ViT
-from mmbeit.utils import StateDictMismatchError
+from mmbeit.utils import StateDictMismatchError, save_state_dict
 from tools.model_converters.extract_backbone import main as extract_main
 from tools.model_converters.mocov32mmbeit import main as mocov3_convert
 
@@ -62,12 +61,20 @@ def test_a_missing_tensor_is_an_error_or_a_warning(tmp_path):
 
 
 def test_fine_tuning_parts_may_be_new(tmp_path):
-    path = _save(tmp_path, _vit(with_mask_token=True), num_heads=4)
+    src = _vit(with_mask_token=True)
+    src.init_weights()
+    path = _save(tmp_path, src, num_heads=4)
     model = BEiTViT(arch=ARCH, img_size=16, patch_size=4, final_norm=False,
                     avg_token_norm=True, init_cfg=dict(type='Pretrained',
                                                        checkpoint=str(path)))
     model.init_weights()  # fc_norm is new, norm / mask_token unused: no error
-    assert model.fc_norm is not None
+    # the shared tensors are the checkpoint's, the new fc_norm keeps LayerNorm's init
+    got, want = model.state_dict(), src.state_dict()
+    shared = set(got) & set(want)
+    assert set(got) - shared == {'fc_norm.weight', 'fc_norm.bias'}
+    assert all(torch.equal(got[k], want[k]) for k in shared)
+    assert torch.equal(model.fc_norm.weight, torch.ones(32))
+    assert torch.equal(model.fc_norm.bias, torch.zeros(32))
 
 
 def test_converters_record_the_head_count(tmp_path):

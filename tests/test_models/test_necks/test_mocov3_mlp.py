@@ -19,8 +19,11 @@ def test_projector_layout_matches_paper():
 def test_predictor_without_last_bn_and_resnet_map_input():
     pred = MoCoV3MLP(in_channels=16, hid_channels=32, out_channels=8, num_layers=2,
                      last_bn=False)
-    assert isinstance(pred.mlp[-1], nn.Linear)
-    assert pred((torch.randn(4, 16, 3, 3),))[0].shape == (4, 8)  # pooled map
+    assert [type(m).__name__ for m in pred.mlp] == ['Linear', 'BatchNorm1d', 'ReLU', 'Linear']
+    pred.eval()
+    fmap = torch.randn(4, 16, 3, 3)
+    with torch.no_grad():  # a (B, C, h, w) map is average-pooled first
+        torch.testing.assert_close(pred((fmap,))[0], pred(fmap.mean((2, 3)))[0])
 
 
 def test_bad_input_width_is_reported():

@@ -85,6 +85,11 @@ def test_drop_path_follows_backbone_schedule():
 
 def test_per_layer_rel_pos_bias_is_learned():
     neck = _neck(use_rel_pos_bias=True, window_size=(4, 4))
-    assert all(b.rel_pos_bias is not None for b in neck.blocks)
+    tables = [b.rel_pos_bias.relative_position_bias_table for b in neck.blocks]
+    # one trainable (2*4 - 1)^2 + 3 offsets x 2 heads table per block, each its own
+    assert [tuple(t.shape) for t in tables] == [(7 * 7 + 3, 2)] * 2
+    assert all(t.requires_grad for t in tables) and tables[0] is not tables[1]
+    names = {n for n, _ in neck.named_parameters()}
+    assert {f'blocks.{i}.rel_pos_bias.relative_position_bias_table' for i in range(2)} <= names
     with pytest.raises(ValueError, match='window_size'):
         _neck(use_rel_pos_bias=True)

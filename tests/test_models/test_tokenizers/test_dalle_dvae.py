@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from mmbeit.converters.dalle import detect_dalle_prefix, extract_dalle_state_dict
+from mmbeit.models.losses import logit_laplace_nll, map_pixels, unmap_pixels
 from mmbeit.models.tokenizers import DALLEDecoder, DALLEdVAE, DALLEEncoder
-from mmbeit.models.tokenizers.logit_laplace import logit_laplace_nll, map_pixels, unmap_pixels
+from mmbeit.models.tokenizers.dalle_layouts import detect_dalle_prefix, extract_dalle_state_dict
 from mmbeit.utils import StateDictMismatchError
 
 

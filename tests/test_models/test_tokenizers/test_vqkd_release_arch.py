@@ -4,9 +4,9 @@ import argparse
 import pytest
 import torch
 
-from mmbeit.converters.vqkd import mmbeit_to_unilm
 from mmbeit.models.backbones import ArchMismatchError
 from mmbeit.models.tokenizers import VQKDTokenizer
+from mmbeit.models.tokenizers.vqkd_layouts import mmbeit_to_unilm
 
 
 def _tokenizer(enc_heads, dec_heads):

@@ -1,4 +1,5 @@
-"""Weights-only checkpoint loading: MMEngine checkpoints load, pickled code is refused."""
+"""The one checkpoint reader: MMEngine checkpoints load, pickled code is refused, every failure
+is a CheckpointError naming the file."""
 from __future__ import annotations
 
 import os
@@ -9,8 +10,13 @@ import torch
 from mmengine.logging import MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint
 
-import mmbeit  # noqa: F401  (registers the safe loader)
-from mmbeit.engine.runner import UnsafeCheckpointError, safe_torch_load
+import mmbeit.engine  # noqa: F401  (installs the safe loader into MMEngine: the one place)
+from mmbeit.utils.checkpoint import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    UnsafeCheckpointError,
+    load_checkpoint,
+)
 
 
 class _Payload:
@@ -24,7 +30,8 @@ def test_malicious_pickle_is_refused_naming_the_global(tmp_path):
     with pytest.raises(UnsafeCheckpointError) as err:
         _load_checkpoint(str(path), map_location='cpu')  # MMEngine's own loading path
     assert 'system' in str(err.value) and str(path) in str(err.value)
-    assert isinstance(err.value, pickle.UnpicklingError)
+    assert isinstance(err.value, pickle.UnpicklingError) and isinstance(err.value,
+                                                                        CheckpointError)
 
 
 def test_mmengine_training_state_loads(tmp_path):
@@ -38,15 +45,18 @@ def test_mmengine_training_state_loads(tmp_path):
                 state_dict={'w': torch.ones(2)}, optimizer={'state': {}, 'param_groups': []})
     path = tmp_path / 'ok.pth'
     torch.save(ckpt, path)
-    loaded = safe_torch_load(str(path))
+    loaded = load_checkpoint(str(path))
     assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
     buf = loaded['meta']['message_hub']['log_scalars']['train/loss']
     assert buf.mean() == 1.0
 
 
-def test_missing_checkpoint_names_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match='nope.pth'):
-        _load_checkpoint(str(tmp_path / 'nope.pth'))
+def test_missing_checkpoint_or_folder_names_the_path(tmp_path):
+    for load in (_load_checkpoint, load_checkpoint):  # MMEngine's path and mmbeit's
+        with pytest.raises(CheckpointNotFoundError, match=f'{tmp_path}/nope.pth does not exist'):
+            load(str(tmp_path / 'nope.pth'))
+        with pytest.raises(FileNotFoundError, match=f'{tmp_path} is a folder'):
+            load(str(tmp_path))
 
 
 class _GetattrPayload:
@@ -60,14 +70,12 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
     path = tmp_path / 'probe.pth'
     torch.save({'meta': _GetattrPayload()}, path)
     with pytest.raises(UnsafeCheckpointError, match='__init__'):
-        safe_torch_load(str(path))
+        load_checkpoint(str(path))
 
 
 @pytest.mark.parametrize('layout', ['zip', 'legacy', 'raw_pickle'])
 def test_refusal_names_file_and_global_and_never_suggests_weights_only_false(tmp_path, layout):
     import fractions
-
-    from mmbeit.converters.checkpoint_io import load_checkpoint_file
 
     path = tmp_path / f'old_{layout}.pth'
     obj = {'state_dict': {'w': torch.ones(2)}, 'meta': fractions.Fraction(1, 3)}
@@ -76,7 +84,7 @@ def test_refusal_names_file_and_global_and_never_suggests_weights_only_false(tmp
             pickle.dump({'meta': obj['meta']}, f, protocol=2)
     else:
         torch.save(obj, path, _use_new_zipfile_serialization=layout == 'zip')
-    for load in (safe_torch_load, load_checkpoint_file):  # MMEngine loads and converters
+    for load in (_load_checkpoint, load_checkpoint):  # MMEngine's path and mmbeit's
         with pytest.raises(UnsafeCheckpointError) as err:
             load(str(path))
         msg = str(err.value)
@@ -85,14 +93,12 @@ def test_refusal_names_file_and_global_and_never_suggests_weights_only_false(tmp
         assert 'weights_only' not in msg and 'Weights only load failed' not in msg
 
 
-def test_converter_read_error_names_the_file(tmp_path):
-    from mmbeit.converters.checkpoint_io import load_checkpoint_file
-
+def test_read_error_names_the_file(tmp_path):
     path = tmp_path / 'truncated.pth'
     torch.save({'w': torch.ones(4)}, path)
     path.write_bytes(path.read_bytes()[:40])
-    with pytest.raises(RuntimeError, match=f'cannot read checkpoint {path}'):
-        load_checkpoint_file(str(path))
+    with pytest.raises(CheckpointError, match=f'cannot read checkpoint {path}'):
+        load_checkpoint(str(path))
 
 
 def test_empty_transfer_checkpoint_path_names_the_setting_to_change():

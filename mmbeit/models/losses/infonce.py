@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..utils import gather_no_grad, get_rank
+from mmbeit.utils.distributed import gather_no_grad, get_rank
 
 
 def check_query_key(query: torch.Tensor, key: torch.Tensor) -> None:

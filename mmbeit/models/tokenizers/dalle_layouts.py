@@ -21,14 +21,14 @@ from typing import Dict, Tuple
 
 import torch
 
-from .checkpoint_io import get_state_dict, load_checkpoint_file
+from mmbeit.utils.checkpoint import get_state_dict, load_checkpoint
 
 INPUT_CONV_KEY = 'blocks.input.w'
 DALLE_CONVERT_HINT = (
     "Convert OpenAI's {part}.pkl once to a state dict (dall_e package installed): python -c "
-    "\"import dall_e, torch; torch.save(dall_e.load_model('{part}.pkl').state_dict(), "
-    "'checkpoints/dalle_{part}.pth')\" and point the config at checkpoints/dalle_{part}.pth "
-    "(model.target_generator.init_cfg.checkpoint).")
+    "\"import dall_e, torch; torch.save(torch.load('{part}.pkl', weights_only=False)"
+    ".state_dict(), 'checkpoints/dalle_{part}.pth')\" and point the config at "
+    "checkpoints/dalle_{part}.pth (model.target_generator.init_cfg.checkpoint).")
 _PARTS = ('encoder', 'decoder')
 
 
@@ -88,11 +88,11 @@ def load_dalle_checkpoint(path: str, part: str = 'encoder'
                                 + DALLE_CONVERT_HINT.format(part=part))
     if str(path).endswith('.pkl'):
         try:
-            checkpoint = load_checkpoint_file(path)
+            checkpoint = load_checkpoint(path)
         except Exception as err:
             raise ValueError(
                 f'{path} looks like a pickled dall_e module, which is not read without '
                 'running its code. ' + DALLE_CONVERT_HINT.format(part=part)) from err
     else:
-        checkpoint = load_checkpoint_file(path)
+        checkpoint = load_checkpoint(path)
     return extract_dalle_state_dict(checkpoint, part)

@@ -26,20 +26,24 @@ from typing import Dict, Tuple
 
 import torch
 
-from ..models.tokenizers.quantizer import STAT_BUFFERS
-from .checkpoint_io import get_state_dict, load_checkpoint_file
+from mmbeit.utils.checkpoint import get_state_dict, load_checkpoint
+from mmbeit.utils.key_maps import (
+    mmbeit_vit_key_to_mmpretrain,
+    mmpretrain_vit_key_to_mmbeit,
+    rename_key,
+    strip_prefix,
+)
+
+from ..backbones.beit_vit import ARCH_SETTINGS
+from .quantizer import STAT_BUFFERS
 
 LAYOUTS = ('mmbeit', 'unilm', 'mmpretrain')
 PREFIXES = ('module.', 'tokenizer.', 'target_generator.')
+# (mmbeit, unilm): the official VQ-KD ViTs call their final norm fc_norm (use_mean_pooling)
+UNILM_VQKD_KEYS = [('encoder.norm.', 'encoder.fc_norm.'), ('decoder.norm.', 'decoder.fc_norm.')]
 # unilm keys that no tokenizer uses: the teacher, its input scaling, unused EMA buffers
 _UNILM_IGNORED = ('teacher_model.', 'scaling_layer.', 'loss', 'quantize.embedding.cluster_size',
                   'quantize.embedding.embed_avg')
-_MMPRE_BLOCK = [  # (mmbeit name inside a block, mmpretrain name inside a layer)
-    ('norm1.', 'ln1.'), ('norm2.', 'ln2.'), ('mlp.fc1.', 'ffn.layers.0.0.'),
-    ('mlp.fc2.', 'ffn.layers.1.'), ('attn.', 'attn.'),
-]
-_MMPRE_TOP = [('patch_embed.proj.', 'patch_embed.projection.'), ('norm.', 'ln1.'),
-              ('cls_token', 'cls_token'), ('pos_embed', 'pos_embed')]
 
 
 def strip_tokenizer_prefix(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -54,8 +58,7 @@ def strip_tokenizer_prefix(state_dict: Dict[str, torch.Tensor]) -> Dict[str, tor
         for prefix in PREFIXES:
             if any(k.startswith(prefix + 'encoder.') or k.startswith(prefix + 'tokenizer.')
                    or k.startswith(prefix + 'target_generator.') for k in state_dict):
-                state_dict = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items()
-                                         if k.startswith(prefix))
+                state_dict = strip_prefix(state_dict, prefix)
                 changed = True
     return state_dict
 
@@ -76,13 +79,6 @@ def detect_vqkd_layout(state_dict: Dict[str, torch.Tensor]) -> str:
     return 'mmbeit'
 
 
-def _rename(key: str, table) -> str:
-    for old, new in table:
-        if key.startswith(old):
-            return new + key[len(old):]
-    return key
-
-
 # ---------------------------------------------------------------------------- unilm
 def unilm_to_mmbeit(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Official beit2 VQ-KD keys -> mmbeit keys (``fc_norm`` -> ``norm``, unused keys out)."""
@@ -90,8 +86,7 @@ def unilm_to_mmbeit(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
     for key, value in state_dict.items():
         if key.startswith(_UNILM_IGNORED):
             continue
-        key = re.sub(r'^(encoder|decoder)\.fc_norm\.', r'\1.norm.', key)
-        out[key] = value
+        out[rename_key(key, UNILM_VQKD_KEYS, reverse=True)] = value
     return out
 
 
@@ -101,7 +96,7 @@ def mmbeit_to_unilm(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
     for key, value in state_dict.items():
         if key.startswith('quantize.') and key.split('.', 1)[1] in STAT_BUFFERS:
             continue
-        out[re.sub(r'^(encoder|decoder)\.norm\.', r'\1.fc_norm.', key)] = value
+        out[rename_key(key, UNILM_VQKD_KEYS)] = value
     if 'quantize.embedding.weight' in out:  # unused by the official code, present in its files
         weight = out['quantize.embedding.weight']
         out['quantize.embedding.cluster_size'] = torch.zeros(weight.shape[0])
@@ -112,18 +107,9 @@ def mmbeit_to_unilm(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
 # ---------------------------------------------------------------------------- mmpretrain
 def mmpretrain_to_mmbeit(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """mmpretrain ``VQKD`` keys -> mmbeit keys (encoder, quantizer, encode_task_layer)."""
-    out = OrderedDict()
-    for key, value in state_dict.items():
-        m = re.match(r'^encoder\.layers\.(\d+)\.(.+)$', key)
-        if m:
-            inner = _rename(m.group(2), [(b, a) for a, b in _MMPRE_BLOCK])
-            out[f'encoder.blocks.{m.group(1)}.{inner}'] = value
-        elif key.startswith('encoder.'):
-            inner = _rename(key[len('encoder.'):], [(b, a) for a, b in _MMPRE_TOP])
-            out['encoder.' + inner] = value
-        else:
-            out[key] = value
-    return out
+    return OrderedDict(
+        ('encoder.' + mmpretrain_vit_key_to_mmbeit(k[len('encoder.'):])
+         if k.startswith('encoder.') else k, v) for k, v in state_dict.items())
 
 
 def mmbeit_to_mmpretrain(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -134,13 +120,9 @@ def mmbeit_to_mmpretrain(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch
             continue
         if key.startswith('quantize.') and key.split('.', 1)[1] in STAT_BUFFERS:
             continue
-        m = re.match(r'^encoder\.blocks\.(\d+)\.(.+)$', key)
-        if m:
-            out[f'encoder.layers.{m.group(1)}.{_rename(m.group(2), _MMPRE_BLOCK)}'] = value
-        elif key.startswith('encoder.'):
-            out['encoder.' + _rename(key[len('encoder.'):], _MMPRE_TOP)] = value
-        else:
-            out[key] = value
+        if key.startswith('encoder.'):
+            key = 'encoder.' + mmbeit_vit_key_to_mmpretrain(key[len('encoder.'):])
+        out[key] = value
     return out
 
 
@@ -163,8 +145,6 @@ def vqkd_release_arch(checkpoint: dict) -> Dict[str, Dict[str, int]]:
     """Encoder / decoder heads (and decoder size) from an official beit2 checkpoint's
     ``args.model`` (``vqkd_encoder_base_decoder_3x768x12_clip``: decoder of 3 layers, 768 dims,
     12 heads); {} when the file does not record it. No weight shape holds a head count."""
-    from mmbeit.models.backbones import ARCH_SETTINGS
-
     args = checkpoint.get('args') if isinstance(checkpoint, dict) else None
     match = _UNILM_VQKD_NAME.search(str(getattr(args, 'model', '') or ''))
     if not match:
@@ -177,4 +157,4 @@ def vqkd_release_arch(checkpoint: dict) -> Dict[str, Dict[str, int]]:
 
 def load_vqkd_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], str]:
     """Read a local file (weights-only) in any of the three layouts -> (mmbeit keys, layout)."""
-    return convert_vqkd_state_dict(load_checkpoint_file(path))
+    return convert_vqkd_state_dict(load_checkpoint(path))

@@ -1,4 +1,5 @@
-"""The DALL-E logit-Laplace pixel model: pixel mapping and reconstruction likelihood.
+"""The DALL-E dVAE objective: logit-Laplace pixel likelihood (with its pixel mapping) and the
+KL of the code posterior to the uniform prior.
 
 Pixels in [0, 1] are squeezed into [eps, 1 - eps] (``map_pixels``) so that their logit is
 finite; the dVAE decoder predicts, per pixel and channel, the location ``mu`` and the log-scale
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 LOGIT_LAPLACE_EPS = 0.1
 
@@ -54,3 +56,16 @@ def logit_laplace_nll(x: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor
     if reduction == 'none':
         return nll
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def kl_to_uniform(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """KL(softmax(logits) || uniform over V) per position, in nats: ``sum q log q + log V``.
+
+    Args:
+        logits (Tensor): (B, V, h, w) encoder logits (any layout, vocabulary on ``dim``).
+
+    Returns:
+        Tensor: (B, h, w) fp32, each in [0, log V].
+    """
+    log_q = F.log_softmax(logits.float(), dim=dim)
+    return (log_q.exp() * log_q).sum(dim) + math.log(logits.shape[dim])

@@ -1,0 +1,211 @@
+"""The one way mmbeit reads and writes checkpoint files: weights-only, with one error type.
+
+torch >= 2.6 unpickles with ``weights_only=True`` by default, which refuses MMEngine's resume
+state (``HistoryBuffer`` objects and numpy arrays in the message hub). Instead of switching the
+protection off, mmbeit allow-lists exactly what MMEngine checkpoints and the official releases
+contain (tensors, containers, MMEngine training state, the ``argparse.Namespace`` that unilm /
+moco-v3 files keep under ``args``) and reads every file with
+``torch.load(..., weights_only=True)``. Anything else a file tries to import while being
+unpickled (e.g. ``os.system``) is refused, naming it.
+
+- :func:`load_checkpoint`: every mmbeit model, converter and tool reads files through it.
+- :func:`install_safe_checkpoint_loader`: routes MMEngine's own local loads (``load_from``,
+  ``--resume``, ``init_cfg=dict(type='Pretrained')`` in mmpretrain / mmdet / mmseg models)
+  through it. It is called in one place, ``import mmbeit.engine`` (the entry points and the
+  mmdet / mmseg configs' ``custom_imports`` import it); importing other mmbeit modules does
+  not touch MMEngine.
+- :class:`CheckpointError`: what any failure to read a file raises (subclasses keep the
+  builtin categories: :class:`CheckpointNotFoundError` is a ``FileNotFoundError``,
+  :class:`UnsafeCheckpointError` a ``pickle.UnpicklingError``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import pickle
+import re
+from collections import OrderedDict
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+
+STATE_DICT_KEYS = ('state_dict', 'model', 'module')
+SAFE_WAY_OUT = (
+    'Safe way out: convert an official release with tools/model_converters/ (unilm2mmbeit.py, '
+    'mocov32mmbeit.py, mmpretrain2mmbeit.py, extract_backbone.py), which write a plain state '
+    'dict; re-save a file of your own as tensors only, torch.save({"state_dict": '
+    'model.state_dict()}, PATH), where it was written.')
+EMPTY_PATH_HINT = (
+    'no checkpoint path given (the config leaves it empty). The transfer configs load the '
+    'backbone from --cfg-options model.backbone.init_cfg.checkpoint=PATH; make PATH with '
+    'tools/model_converters/extract_backbone.py (see docs/transfer.md)')
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be read: the message names the file and what to do."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """The path is empty, a folder, or does not exist."""
+
+
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
+    """A checkpoint pickles a global that is not on mmbeit's weights-only allow-list."""
+
+
+def _numpy_globals() -> List[Any]:
+    try:  # numpy >= 1.25 moved the private pickling helpers
+        from numpy.core import multiarray
+    except ImportError:  # pragma: no cover
+        from numpy._core import multiarray
+    dtypes = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+              np.uint64, np.float16, np.float32, np.float64]
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
+            *dtypes, *{type(np.dtype(t)) for t in dtypes}]
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stands in for ``builtins.getattr`` while unpickling.
+
+    ``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer, 'mean')``;
+    a general ``getattr`` would let a file reach any attribute of any allowed object, so only
+    the buffer's registered statistics methods are handed out.
+    """
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return HistoryBuffer._statistics_methods[name]
+    raise UnsafeCheckpointError(f'checkpoint asks for getattr({obj!r}, {name!r}); only '
+                                'HistoryBuffer statistics methods are allowed')
+
+
+def safe_globals() -> List[Any]:
+    """Every non-tensor type an MMEngine checkpoint (meta, message hub, schedulers) or an
+    official release (``args``) pickles."""
+    HistoryBuffer()  # registers the default statistics methods (min / max / current / mean)
+    return [HistoryBuffer, argparse.Namespace, *_numpy_globals(),
+            (_history_buffer_getattr, 'builtins.getattr')]
+
+
+def _allowed_names(extra: Iterable[Any] = ()) -> set:
+    names = set()
+    for g in [*safe_globals(), *extra]:
+        names.add(g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}')
+    return names
+
+
+def unsafe_checkpoint_error(filename: str, err: BaseException) -> UnsafeCheckpointError:
+    """One message for a refused file: the file, the offending global, the safe way out.
+
+    Args:
+        filename (str): the checkpoint that failed to unpickle weights-only.
+        err (BaseException): what ``torch.load(..., weights_only=True)`` raised.
+    """
+    inner = err
+    while inner is not None:  # our own refusal (restricted getattr) raised inside torch
+        if isinstance(inner, UnsafeCheckpointError):
+            return UnsafeCheckpointError(f'refused to load {filename}: {inner}. {SAFE_WAY_OUT}')
+        inner = inner.__cause__ or inner.__context__
+    offending: List[str] = []
+    try:  # zip checkpoints (torch.save since 1.6) list their globals without unpickling
+        names = _allowed_names()
+        offending = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+                     if g not in names]
+    except Exception:  # legacy torch.save format or a raw pickle: read torch's message
+        pass
+    text = str(err)
+    if not offending:
+        offending = re.findall(r'GLOBAL (\S+) was not an allowed global', text)
+    if offending:
+        what = 'the global ' + ', '.join(dict.fromkeys(offending))
+    else:
+        operand = re.search(r'Unsupported operand (\d+)', text)
+        what = (f'pickle instruction {operand.group(1)} (not a torch.save checkpoint)'
+                if operand else 'an object that weights-only unpickling cannot read')
+    return UnsafeCheckpointError(
+        f'refused to load {filename}: it pickles {what}, which is neither a tensor, a plain '
+        'container nor MMEngine training state, and unpickling it could run code. '
+        + SAFE_WAY_OUT)
+
+
+def check_checkpoint_path(filename: str) -> str:
+    """The expanded path of an existing file, else :class:`CheckpointNotFoundError`."""
+    if not str(filename).strip():
+        raise CheckpointNotFoundError(EMPTY_PATH_HINT)
+    filename = osp.expanduser(str(filename))
+    if osp.isdir(filename):
+        raise CheckpointNotFoundError(f'checkpoint {filename} is a folder; name a .pth file in '
+                                      'it')
+    if not osp.isfile(filename):
+        raise CheckpointNotFoundError(f'checkpoint {filename} does not exist')
+    return filename
+
+
+def load_checkpoint(filename: str, map_location: Optional[Any] = 'cpu') -> Any:
+    """``torch.load(filename, weights_only=True)`` with mmbeit's allow-list.
+
+    Raises:
+        CheckpointNotFoundError: empty path, a folder, or no such file.
+        UnsafeCheckpointError: the file pickles a global outside the allow-list; the message
+            names it (e.g. ``posix.system``) and the safe way out.
+        CheckpointError: a truncated / corrupt file (the message names it).
+    """
+    filename = check_checkpoint_path(filename)
+    try:
+        with torch.serialization.safe_globals(safe_globals()):
+            return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise unsafe_checkpoint_error(filename, err) from err
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(f'cannot read checkpoint {filename}: {err}') from err
+
+
+def get_state_dict(checkpoint: dict, keys: Sequence[str] = STATE_DICT_KEYS
+                   ) -> Dict[str, torch.Tensor]:
+    """The tensors of a checkpoint: under the first of ``keys`` present, else the dict itself."""
+    if not isinstance(checkpoint, dict):
+        raise TypeError(f'expected a checkpoint dict, got {type(checkpoint).__name__}')
+    for key in keys:
+        if key in checkpoint and isinstance(checkpoint[key], dict):
+            return checkpoint[key]
+    if all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        return checkpoint
+    raise KeyError(f'no state dict under {list(keys)} in a checkpoint with keys '
+                   f'{sorted(checkpoint)[:10]}')
+
+
+def load_state_dict_file(filename: str, keys: Sequence[str] = STATE_DICT_KEYS
+                         ) -> Dict[str, torch.Tensor]:
+    """:func:`load_checkpoint` then :func:`get_state_dict`."""
+    return get_state_dict(load_checkpoint(filename), keys)
+
+
+def save_state_dict(state_dict: Dict[str, torch.Tensor], path: str,
+                    meta: Optional[dict] = None) -> None:
+    """Write ``{'state_dict': ..., 'meta': ...}`` (what MMEngine's loaders read)."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    out = OrderedDict((k, v.detach().cpu().contiguous()) for k, v in state_dict.items())
+    torch.save(dict(state_dict=out, meta=dict(meta or {})), path)
+
+
+def _mmengine_local_loader(filename: str, map_location: Optional[Any] = None) -> Any:
+    """MMEngine ``CheckpointLoader`` scheme for local paths (replaces the unsafe default)."""
+    return load_checkpoint(filename, map_location)
+
+
+def install_safe_checkpoint_loader() -> None:
+    """Route MMEngine's local checkpoint loading through :func:`load_checkpoint`.
+
+    Called by ``import mmbeit.engine`` (once per process is enough; calling again is a no-op).
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    CheckpointLoader.register_scheme(prefixes='', loader=_mmengine_local_loader, force=True)
+
+
+def safe_loader_installed() -> bool:
+    """Whether MMEngine's local scheme is mmbeit's weights-only loader."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    return CheckpointLoader._schemes.get('') is _mmengine_local_loader
