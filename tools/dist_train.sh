@@ -1,15 +1,7 @@
 #!/usr/bin/env bash
-# Usage: [PYTHON=...] bash tools/dist_train.sh CONFIG GPUS [train.py args...]
-. "$(dirname "$0")/find_python.sh"  # sets REPO_DIR and PYTHON
+# Usage: [PYTHON=...] [NNODES=1] [NODE_RANK=0] [MASTER_ADDR=127.0.0.1] [PORT=29500] \
+#        bash tools/dist_train.sh CONFIG GPUS [train.py args...]
+. "$(dirname "$0")/find_python.sh"  # sets REPO_DIR and PYTHON, defines torchrun_tool
 CONFIG=$1
 GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$REPO_DIR":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" --master_port="$PORT" \
-    "$REPO_DIR/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+torchrun_tool train.py "$GPUS" "$CONFIG" --launcher pytorch "${@:3}"

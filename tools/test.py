@@ -13,7 +13,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-import mmbeit  # noqa: F401
+import mmbeit.engine  # noqa: F401  (installs the weights-only checkpoint loader)
+from mmbeit.engine.runner import init_cpu_process_group
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,6 +57,8 @@ def main(argv=None) -> dict:
         cfg.test_evaluator = evaluators
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if init_cpu_process_group(args.launcher):  # tools/dist_test.sh on a machine without GPUs
+        cfg.setdefault('model_wrapper_cfg', dict(type='mmbeit.CPUDistributedDataParallel'))
     runner = Runner.from_cfg(cfg)
     return runner.test()
 

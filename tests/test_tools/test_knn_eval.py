@@ -1,8 +1,7 @@
 """tools/analysis_tools/knn_eval.py: config + checkpoint (+ data root) and nothing else."""
 from __future__ import annotations
 
-import importlib.util
-import math
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import REPO_ROOT
+from tests.test_tools.tool_module import load_tool
 
 PRETRAIN = 'configs/beitv2/beitv2_vit-tiny-p4_1xb64-coslr-30e_digits.py'
 TRANSFER = 'configs/benchmarks/classification/beitv2_vit-tiny-p4_1xb64-coslr-10e_digits.py'
@@ -17,11 +17,7 @@ TRANSFER = 'configs/benchmarks/classification/beitv2_vit-tiny-p4_1xb64-coslr-10e
 
 @pytest.fixture(scope='module')
 def knn_tool():
-    spec = importlib.util.spec_from_file_location(
-        'knn_tool', REPO_ROOT / 'tools' / 'analysis_tools' / 'knn_eval.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/analysis_tools/knn_eval.py')
 
 
 def write_imagenet_layout(root, per_class: int = 3):
@@ -67,7 +63,9 @@ def test_pretraining_checkpoint_needs_no_tokenizer_file_and_data_root_suffices(k
     root = write_imagenet_layout(tmp_path / 'imagenet')
     result = knn_tool.main([config, str(ckpt), '--data-root', str(root), '--k', '3',
                             '--batch-size', '4', '--num-workers', '0'])
-    assert result['bank'] == 6 and result['query'] == 6 and math.isfinite(result['top1'])
+    assert result['bank'] == 6 and result['query'] == 6
+    assert result['pooling'] == 'cls'  # raw tokens: the default contract, named in the result
+    assert result['top1'] == 100.0  # two colours: every query's 3 neighbours share its class
 
 
 def test_transfer_config_with_backbone_checkpoint_ignores_its_init_cfg_path(knn_tool, tmp_path):
@@ -76,10 +74,15 @@ def test_transfer_config_with_backbone_checkpoint_ignores_its_init_cfg_path(knn_
     torch.save({'state_dict': {f'backbone.{k}': v
                                for k, v in model.backbone.state_dict().items()}}, backbone)
     root = write_imagenet_layout(tmp_path / 'imagenet')
-    result = knn_tool.main([str(REPO_ROOT / TRANSFER), str(backbone), '--data-root', str(root),
-                            '--k', '3', '--batch-size', '6', '--num-workers', '0',
-                            '--cfg-options', 'model.backbone.init_cfg.checkpoint='])
-    assert math.isfinite(result['top1'])
+    args = [str(REPO_ROOT / TRANSFER), str(backbone), '--data-root', str(root), '--k', '3',
+            '--batch-size', '6', '--num-workers', '0',
+            '--cfg-options', 'model.backbone.init_cfg.checkpoint=']
+    result = knn_tool.main(args)
+    assert result['pooling'] == 'mean_patch'  # what the backbone's out_type='avg_featmap' does
+    assert result['top1'] == 100.0
+    with pytest.raises(ValueError, match="out_type='avg_featmap' gives pooling 'mean_patch', "
+                                         "but pooling='cls'"):
+        knn_tool.main(args[:2] + ['--pooling', 'cls'] + args[2:])
 
 
 def test_missing_inputs_fail_before_the_model_is_built(knn_tool, tmp_path, monkeypatch):
@@ -95,6 +98,71 @@ def test_missing_inputs_fail_before_the_model_is_built(knn_tool, tmp_path, monke
     with pytest.raises(SystemExit, match='neither a KNNMonitorHook nor a val_dataloader: pass '
                                          '--data-root'):
         knn_tool.main([config, str(ckpt)])
-    (tmp_path / 'empty').mkdir()
-    with pytest.raises(FileNotFoundError, match='has no train/ folder'):
-        knn_tool.main([config, str(ckpt), '--data-root', str(tmp_path / 'empty')])
+
+
+
+def _bad_layouts(root):
+    """(name, make(root), message): folders that are not ImageNet-layout."""
+    def missing(r):
+        return r / 'absent'
+
+    def empty(r):
+        (r / 'empty').mkdir()
+        return r / 'empty'
+
+    def images_without_class_folders(r):
+        for split in ('train', 'val'):
+            (r / 'flat' / split).mkdir(parents=True)
+            Image.new('RGB', (8, 8)).save(r / 'flat' / split / '0.jpg')
+        return r / 'flat'
+
+    def class_folders_without_images(r):
+        for split in ('train', 'val'):
+            for name in ('n01', 'n02'):
+                (r / 'noimg' / split / name).mkdir(parents=True)
+                (r / 'noimg' / split / name / 'notes.txt').write_text('x')
+        return r / 'noimg'
+
+    def only_train(r):
+        write_imagenet_layout(r / 'half', per_class=1)
+        for f in (r / 'half' / 'val').rglob('*'):
+            if f.is_file():
+                f.unlink()
+        for d in sorted((r / 'half' / 'val').rglob('*'), reverse=True):
+            d.rmdir()
+        (r / 'half' / 'val').rmdir()
+        return r / 'half'
+
+    def other_classes(r):
+        write_imagenet_layout(r / 'mismatch', per_class=1)
+        (r / 'mismatch' / 'val' / 'n02').rename(r / 'mismatch' / 'val' / 'n03')
+        return r / 'mismatch'
+
+    return [
+        (missing, r'--data-root {root}/absent is not a folder; expected '
+                  r'{root}/absent/train/<class>/<image> and {root}/absent/val/<class>/<image>'),
+        (empty, r'--data-root {root}/empty has no train/ folder \({root}/empty/train\); '
+                r'expected {root}/empty/train/<class>/<image>'),
+        (images_without_class_folders, r'{root}/flat/train has no class subfolders; '
+                                       r'expected {root}/flat/train/<class>/<image>'),
+        (class_folders_without_images, r'no image in the 2 class subfolders of '
+                                       r'{root}/noimg/train; expected .*\.jpg, \.jpeg, \.png'),
+        (only_train, r'--data-root {root}/half has no val/ folder'),
+        (other_classes, r'train/ and val/ need the same class subfolders \(2 vs 2; in one '
+                        r'only: n02, n03\)'),
+    ]
+
+
+@pytest.mark.parametrize('index', range(6), ids=[
+    'missing', 'empty', 'images_without_class_folders', 'class_folders_without_images',
+    'no_val_split', 'different_classes'])
+def test_bad_data_root_fails_before_the_model_is_built_naming_folder_and_layout(
+        knn_tool, tmp_path, monkeypatch, index):
+    def no_build(*args, **kwargs):
+        raise AssertionError('the model was built before --data-root was checked')
+
+    monkeypatch.setattr(knn_tool.MODELS, 'build', no_build)
+    make, message = _bad_layouts(tmp_path)[index]
+    data_root = make(tmp_path)
+    with pytest.raises(SystemExit, match=message.format(root=re.escape(str(tmp_path)))):
+        knn_tool.main([str(REPO_ROOT / PRETRAIN), '--data-root', str(data_root)])

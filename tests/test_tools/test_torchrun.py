@@ -1,7 +1,10 @@
-"""tools/train.py under torchrun with 2 CPU processes (gloo): both ranks train the same weights."""
+"""tools/train.py and tools/test.py under torchrun with 2 CPU processes (gloo), through the
+README's launchers (tools/dist_train.sh, tools/dist_test.sh): both ranks train the same
+weights; the test ranks' predictions are gathered into one --out file."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -15,15 +18,17 @@ from tests.tiny_cls_config import write_tiny_config
 pytestmark = [pytest.mark.slow, pytest.mark.dist]
 
 
-def test_torchrun_two_ranks_train_identical_weights(tmp_path, digits_root):
+def _launcher(script: str, *args: str) -> subprocess.CompletedProcess:
+    """``bash tools/SCRIPT ARGS`` as the README writes it, this interpreter, a free port."""
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
+    return subprocess.run(['bash', f'tools/{script}', *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_dist_train_sh_two_ranks_train_identical_weights(tmp_path, digits_root):
     cfg = write_tiny_config(tmp_path / 'cfg.py', REPO_ROOT, digits_root, iters=4, ckpt_every=4,
                             extra_hooks="[dict(type='DumpRankWeightsHook')]")
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS='1')
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-           '--master_port', str(free_port()), 'tools/train.py', cfg, '--launcher', 'pytorch',
-           '--work-dir', str(tmp_path / 'work')]
-    out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                         timeout=600)
+    out = _launcher('dist_train.sh', cfg, '2', '--work-dir', str(tmp_path / 'work'))
     assert out.returncode == 0, out.stderr[-3000:]
     log = out.stdout + out.stderr
     assert 'Distributed launcher: pytorch' in log or 'world_size: 2' in log.replace('\n', ' ')
@@ -61,3 +66,15 @@ def test_zero_run_checkpoints_and_resumes_to_the_same_weights(tmp_path, digits_r
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), f'{k} differs after resuming a --zero run'
+
+
+def test_dist_test_sh_two_ranks_gather_all_predictions_into_out(tmp_path, digits_root):
+    from tests.test_tools.test_test_py import check_predictions_file, write_eval_config
+
+    cfg, ckpt = write_eval_config(tmp_path, digits_root)
+    out = _launcher('dist_test.sh', cfg, ckpt, '2', '--work-dir', str(tmp_path / 'work'),
+                    '--out', str(tmp_path / 'results.pkl'))
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    top1 = float(re.search(r'accuracy/top1: ([0-9.]+)', log).group(1))
+    check_predictions_file(tmp_path / 'results.pkl', {'accuracy/top1': top1})

@@ -1,22 +1,18 @@
 """tools/train.py turns its flags into config settings: --zero, FlexibleRunner strategies."""
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 from mmengine.config import Config
 from mmengine.runner import FlexibleRunner
 
 from tests.conftest import REPO_ROOT
+from tests.test_tools.tool_module import load_tool
 from tests.tiny_cls_config import write_tiny_config
 
 
 @pytest.fixture(scope='module')
 def train_tool():
-    spec = importlib.util.spec_from_file_location('train_tool', REPO_ROOT / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/train.py')
 
 
 def test_zero_wraps_the_config_optimizer(train_tool, tmp_path, digits_root):

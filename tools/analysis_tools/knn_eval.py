@@ -2,7 +2,8 @@
 
     python tools/analysis_tools/knn_eval.py CONFIG CHECKPOINT \\
         [--bank-split train] [--query-split val] [--k 20] [--temperature 0.07] \\
-        [--source backbone] [--batch-size 256] [--data-root DIR] [--cfg-options k=v ...]
+        [--source backbone] [--pooling cls] [--batch-size 256] [--data-root DIR] \\
+        [--cfg-options k=v ...]
 
 The datasets: with ``--data-root``, an ImageNet-layout folder (``DIR/train/<class>/*.JPEG``,
 ``DIR/val/<class>/*``; the split names are ``--bank-split`` / ``--query-split``), resized and
@@ -10,23 +11,30 @@ centre-cropped to the backbone's ``img_size``; else the config's ``KNNMonitorHoo
 one) or its ``val_dataloader`` with ``split`` set to the bank / query split. The model is the
 config's model with the checkpoint loaded (a full pretraining checkpoint or a bare backbone
 one); the files its tokenizer / teacher / backbone ``init_cfg`` name are not read (kNN uses the
-backbone or neck only, and the checkpoint holds them). Missing files fail before anything is
-built.
+backbone or neck only, and the checkpoint holds them; they load strictly, through mmbeit's one
+weights-only reader). Tokens become one vector by ``--pooling`` (``cls``, ``mean_patch``,
+``cls_mean_patch``; default: what the backbone's ``out_type`` does, else ``cls``), which the
+result names. Missing files fail before anything is
+built, and so does a ``--data-root`` that is not a folder, lacks a split folder, has no class
+subfolders or no image in them, or whose two splits name different classes.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import os
 import os.path as osp
 from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 
 from mmbeit.evaluation import extract_features, knn_accuracy
+from mmbeit.models.utils.pooling import BACKBONE_POOLING, POOLINGS
 from mmbeit.registry import MODELS
+from mmbeit.utils import load_state_dict_file, load_state_dict_report, strip_prefix
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,6 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--k', type=int, default=20)
     parser.add_argument('--temperature', type=float, default=0.07)
     parser.add_argument('--source', default='backbone', choices=('backbone', 'neck'))
+    parser.add_argument('--pooling', choices=POOLINGS, default=None,
+                        help="tokens -> one vector (default: what the backbone's out_type "
+                        "does, e.g. 'cls' for cls_token, else 'cls')")
     parser.add_argument('--batch-size', type=int, default=256)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--num-workers', type=int, default=None,
@@ -50,13 +61,37 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# mmpretrain's CustomDataset: these suffixes (any case), one class per subfolder (all of them)
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif')
+
+
+def _has_image(folder: str) -> bool:
+    for _, _, files in os.walk(folder, followlinks=True):
+        if any(f.lower().endswith(IMG_EXTENSIONS) for f in files):
+            return True
+    return False
+
+
+def class_folders(data_root: str, split: str) -> List[str]:
+    """The class subfolders of ``data_root/split``; fails naming the folder and the layout
+    when it is missing, has no class subfolder or no image in any of them."""
+    folder = osp.join(data_root, split)
+    layout = (f'expected {osp.join(data_root, split, "<class>", "<image>")} (ImageNet layout: '
+              'DIR/train/<class>/*.JPEG, DIR/val/<class>/*.JPEG, images ending in '
+              f'{", ".join(IMG_EXTENSIONS)}; other split names: --bank-split / --query-split)')
+    if not osp.isdir(folder):
+        raise SystemExit(f'--data-root {data_root} has no {split}/ folder ({folder}); {layout}')
+    classes = sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)))
+    if not classes:
+        raise SystemExit(f'--data-root: {folder} has no class subfolders; {layout}')
+    if not any(_has_image(osp.join(folder, c)) for c in classes):
+        raise SystemExit(f'--data-root: no image in the {len(classes)} class subfolders of '
+                         f'{folder}; {layout}')
+    return classes
+
+
 def folder_loader_cfg(data_root: str, split: str, img_size: int) -> dict:
     """A class-folder split (ImageNet layout) with the usual evaluation resize + centre crop."""
-    folder = osp.join(data_root, split)
-    if not osp.isdir(folder):
-        raise FileNotFoundError(f'--data-root {data_root} has no {split}/ folder ({folder}); '
-                                'expected DIR/{train,val}/<class>/<image> (or set '
-                                '--bank-split / --query-split)')
     pipeline = [dict(type='LoadImageFromFile'),
                 dict(type='ResizeEdge', scale=int(round(img_size * 256 / 224)), edge='short',
                      backend='pillow', interpolation='bicubic'),
@@ -73,6 +108,14 @@ def split_loader_cfgs(cfg: Config, bank_split: str, query_split: str, batch_size
     if data_root is not None:
         img_size = cfg.model.get('backbone', {}).get('img_size', 224)
         img_size = img_size[0] if isinstance(img_size, (tuple, list)) else img_size
+        bank_classes, query_classes = (class_folders(data_root, s)
+                                       for s in (bank_split, query_split))
+        if bank_classes != query_classes:  # the labels are indices into each split's classes
+            only = sorted(set(bank_classes) ^ set(query_classes))
+            raise SystemExit(f'--data-root {data_root}: {bank_split}/ and {query_split}/ need '
+                             f'the same class subfolders ({len(bank_classes)} vs '
+                             f'{len(query_classes)}; in one only: {", ".join(only[:5])}'
+                             f'{" ..." if len(only) > 5 else ""})')
         bank, query = (folder_loader_cfg(data_root, s, img_size) for s in (bank_split,
                                                                            query_split))
         pairs = ((bank, None), (query, None))
@@ -132,6 +175,25 @@ def single_view_preprocessor(model):
                                to_rgb=bool(own._channel_conversion))
 
 
+def load_backbone_and_neck(model, checkpoint: str, source: str) -> None:
+    """Load the backbone (and, for ``source='neck'``, the neck) of ``checkpoint`` strictly:
+    a model checkpoint (``backbone.*``, ``neck.*``, optionally under ``module.``) or a bare
+    backbone one."""
+    state = load_state_dict_file(checkpoint)
+    if state and all(k.startswith('module.') for k in state):
+        state = strip_prefix(state, 'module.')
+    parts = ['backbone'] + (['neck'] if source == 'neck' else [])
+    if not any(k.startswith('backbone.') for k in state):  # a bare backbone checkpoint
+        if source == 'neck':
+            raise SystemExit(f'{checkpoint} holds a bare backbone: --source neck needs a model '
+                             'checkpoint with neck.* keys')
+        load_state_dict_report(model.backbone, state, source=checkpoint)
+        return
+    for part in parts:
+        load_state_dict_report(getattr(model, part), strip_prefix(state, part + '.'),
+                               source=f'{checkpoint} [{part}.]')
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -140,31 +202,32 @@ def main(argv=None) -> dict:
     if args.checkpoint and not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
     if args.data_root is not None and not osp.isdir(args.data_root):
-        raise SystemExit(f'--data-root {args.data_root} is not a folder')
+        raise SystemExit(f'--data-root {args.data_root} is not a folder; expected '
+                         f'{osp.join(args.data_root, args.bank_split, "<class>", "<image>")} '
+                         f'and {osp.join(args.data_root, args.query_split, "<class>", "<image>")}'
+                         ' (ImageNet layout)')
     loader_cfgs = split_loader_cfgs(cfg, args.bank_split, args.query_split, args.batch_size,
                                     args.data_root, args.num_workers)
     init_default_scope(cfg.get('default_scope', 'mmbeit'))
     model = MODELS.build(without_pretrained_files(cfg.model.to_dict()))
     model.init_weights()
     if args.checkpoint:
-        ckpt = load_checkpoint(model, args.checkpoint, map_location='cpu', strict=False,
-                               revise_keys=[(r'^module\.', '')])
-        state = ckpt.get('state_dict', ckpt)
-        if not any(k.startswith('backbone.') for k in state):  # a bare backbone checkpoint
-            load_checkpoint(model.backbone, args.checkpoint, map_location='cpu', strict=True)
-        print(f'loaded {args.checkpoint}')
+        load_backbone_and_neck(model, args.checkpoint, args.source)
     model.to(args.device)
+    pooling = args.pooling or BACKBONE_POOLING.get(getattr(model.backbone, 'out_type', None),
+                                                   'cls')
     bank_loader, query_loader = (Runner.build_dataloader(c) for c in loader_cfgs)
     preprocessor = single_view_preprocessor(model)
     bank_f, bank_y = extract_features(model, bank_loader, args.source, preprocessor,
-                                      progress=True)
+                                      progress=True, pooling=pooling)
     query_f, query_y = extract_features(model, query_loader, args.source, preprocessor,
-                                        progress=True)
+                                        progress=True, pooling=pooling)
     top1 = knn_accuracy(bank_f, bank_y, query_f, query_y, args.k, args.temperature)
     result = dict(config=args.config, checkpoint=args.checkpoint, k=args.k,
-                  temperature=args.temperature, source=args.source, top1=top1,
+                  temperature=args.temperature, source=args.source, pooling=pooling, top1=top1,
                   bank=len(bank_y), query=len(query_y))
-    print(f'\nkNN top-1 = {top1:.2f} % (k={args.k}, T={args.temperature}, '
+    print(f'\nkNN top-1 = {top1:.2f} % ({args.source}, pooling {pooling}, k={args.k}, '
+          f'T={args.temperature}, '
           f'{len(bank_y)} bank / {len(query_y)} query)')
     if args.out:
         with open(args.out, 'w') as f:
