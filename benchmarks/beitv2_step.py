@@ -65,7 +65,7 @@ def build_mmbeit(img_size: int, with_cp: bool = False):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cfg = Config.fromfile(os.path.join(root, MMBEIT_CONFIG))
     cfg.model.backbone.img_size = img_size
-    cfg.model.backbone.with_cp = with_cp
+    cfg.model.backbone.with_cp = cfg.model.neck.with_cp = with_cp
     tok = cfg.model.target_generator
     if MODELS.get(tok.type) is None:
         raise SystemExit(f'tokenizer {tok.type} is not registered yet')

@@ -7,6 +7,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from mmengine.model import BaseModule
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from mmbeit.registry import MODELS
 
@@ -40,6 +41,8 @@ class PatchAggregationNeck(BaseModule):
             False.
         window_size (tuple[int, int], optional): patch grid, for ``use_rel_pos_bias``.
         norm_eps (float): Defaults to 1e-6.
+        with_cp (bool): activation checkpointing of the shallow blocks in training (as the
+            backbone's ``with_cp``: the same loss and gradients). Defaults to False.
         init_cfg (dict, optional): MMEngine init config.
 
     Shapes:
@@ -52,7 +55,7 @@ class PatchAggregationNeck(BaseModule):
                  drop_path_rate: float = 0.0, layer_scale_init_value: float = 0.1,
                  use_rel_pos_bias: bool = False,
                  window_size: Optional[Tuple[int, int]] = None, norm_eps: float = 1e-6,
-                 init_cfg: Optional[dict] = None) -> None:
+                 with_cp: bool = False, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if early_layers < 1:
             raise ValueError(f'early_layers is 1-based and must be >= 1, got {early_layers}')
@@ -61,6 +64,7 @@ class PatchAggregationNeck(BaseModule):
         self.embed_dims = embed_dims
         self.early_layers = early_layers
         self.drop_path_rate = drop_path_rate
+        self.with_cp = with_cp
         self.blocks = nn.ModuleList([
             TransformerBlock(embed_dims, num_heads, mlp_ratio, True, drop_rate, 0.0, 0.0,
                              layer_scale_init_value,
@@ -135,8 +139,10 @@ class PatchAggregationNeck(BaseModule):
                            f'backbone.out_indices=[{self.early_index}, last]')
         last = tokens[max(tokens)]
         x = torch.cat([last[:, :1], tokens[self.early_index][:, 1:]], dim=1)
+        checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
         for blk in self.blocks:
-            x = blk(x, rel_pos_bias)
+            x = (checkpoint(blk, x, rel_pos_bias, use_reentrant=False) if checkpointed
+                 else blk(x, rel_pos_bias))
         if masked_index is None:
             return self.norm(last[:, 1:]), self.norm(x[:, 1:])
         c = last.shape[-1]

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mmbeit.models.backbones import BEiTViT, MoCoV3ViT
+from mmbeit.models.necks import PatchAggregationNeck
 from mmbeit.models.tokenizers import VQKDTokenizer
 
 TINY = dict(embed_dims=32, num_layers=3, num_heads=4)
@@ -30,6 +31,17 @@ def vqkd(with_cp: bool) -> nn.Module:
                          quantizer=dict(kmeans_init=False))
 
 
+def neck(with_cp: bool) -> nn.Module:
+    return PatchAggregationNeck(32, 4, num_layers=2, early_layers=1, drop_rate=0.1,
+                                with_cp=with_cp)
+
+
+def neck_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    tokens = x.flatten(1)[:, :17 * 32].reshape(-1, 17, 32)  # (B, 1 + 16, C)
+    final, aggregated = model({0: tokens, 1: tokens.flip(1)})
+    return final.square().mean() + aggregated.square().mean()
+
+
 def beit_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     mask = torch.zeros(x.shape[0], 16, dtype=torch.bool)
     mask[:, ::3] = True
@@ -44,7 +56,7 @@ def plain_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x)[0].square().mean()
 
 
-CASES = [(beit, beit_loss), (mocov3, plain_loss), (vqkd, vqkd_loss)]
+CASES = [(beit, beit_loss), (mocov3, plain_loss), (vqkd, vqkd_loss), (neck, neck_loss)]
 
 
 def run(build: Callable[[bool], nn.Module], loss_fn: Callable, with_cp: bool,
@@ -62,7 +74,7 @@ def run(build: Callable[[bool], nn.Module], loss_fn: Callable, with_cp: bool,
     return loss.item(), grads
 
 
-@pytest.mark.parametrize('build,loss_fn', CASES, ids=['beit', 'mocov3', 'vqkd'])
+@pytest.mark.parametrize('build,loss_fn', CASES, ids=['beit', 'mocov3', 'vqkd', 'neck'])
 @pytest.mark.parametrize('autocast', [False, True], ids=['fp32', 'bf16'])
 def test_checkpointing_gives_same_loss_and_grads(build, loss_fn, autocast):
     loss, grads = run(build, loss_fn, with_cp=False, autocast=autocast)
