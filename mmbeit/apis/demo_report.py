@@ -140,6 +140,17 @@ def _figures(work_dir: Path, cfgs: Dict[str, Config], ckpts: Dict[str, Path],
     return figs
 
 
+def codebook_usage_rows(curve: List[dict], max_rows: int = 8) -> List[list]:
+    """Table rows of a ``CodebookUsageHook`` curve: at most ``max_rows`` evenly spaced
+    windows, the last one always included."""
+    if not curve:
+        return []
+    step = max(1, -(-len(curve) // max_rows))
+    picked = curve[::-1][::step][::-1]  # every step-th window counted back from the last
+    return [[p['iter'], f"{p['usage']:.1f}", f"{p['used_codes']} / {p['num_codes']}",
+             f"{p['perplexity']:.1f}", p['restarts']] for p in picked]
+
+
 def _mask_figure(cfg: Config, path: Path) -> Path:
     from PIL import Image
 
@@ -177,6 +188,17 @@ def evaluate_and_report(work_dir: Path, ckpts: Dict[str, Path],
                 'standardised features, one linear layer; with all 1438 labels these digits '
                 'are nearly linearly separable even from random features, so the last column '
                 'trains it on 5 labelled scans per class (mean of 5 draws).')
+    curve_file = work_dir / 'vqkd' / 'codebook_usage.json'
+    curve = json.loads(curve_file.read_text()) if curve_file.exists() else []
+    if curve:
+        report.heading('Codebook usage (VQ-KD)')
+        report.text(f'Per training window of {curve[-1]["window"]} iterations '
+                    '(CodebookUsageHook, figure "VQ-KD codebook usage" below): codes used in '
+                    'the window, their perplexity, and dead-code restarts so far. At the real '
+                    'vocabulary size (K=8192): benchmarks/codebook_usage.py and its table in '
+                    'benchmarks/README.md.')
+        report.table(['iteration', 'usage (%)', 'codes used', 'perplexity', 'restarts'],
+                     codebook_usage_rows(curve))
     report.heading('Figures')
     for path, caption in _figures(work_dir, cfgs, ckpts, configs):
         report.figure(path, caption)
