@@ -10,15 +10,21 @@ features, and ends with::
     usage K=8192: X% (official recipe Y%)
 
 The 32 px digits are cut into 2x2 patches (16x16 tokens per image), so one pass over the 359
-validation images has 92k tokens, enough to see 8192 codes. CPU, 2 cores: 20-40 s an epoch
-per recipe (8 epochs x 2 recipes: 6-12 minutes, depending on the machine's load).
+validation images has 91,904 tokens, 11.2 per code (the header line prints this ratio and
+warns below 4): a balanced codebook would leave e^-11 of its codes unseen, so the val set is
+not what caps the usage (359 uncropped train images give as many codes as val, see
+benchmarks/README.md). CPU, 2 cores: 20-40 s an epoch per recipe on an idle machine, up to 7x
+that under load (8 epochs x 2 recipes: 6-12 minutes idle).
 
     python benchmarks/codebook_usage.py [--epochs 10] [--num-tokens 8192] [--code-dims 32]
-        [--dead-code-window N] [--recipes official mmbeit]
+        [--dead-code-window N] [--quantizer JSON] [--recipes official mmbeit]
+
+``--quantizer '{"decay": 0.9}'`` merges NormEMAQuantizer arguments over the mmbeit recipe.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from pathlib import Path
@@ -32,8 +38,9 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = {  # quantizer settings; everything else is shared
     'official': dict(kmeans_init=True, dead_code_window=0),
-    # dead-code restarts, as configs/vqkd/*_digits.py (the quantizer's default is now 0, the
-    # official behaviour; restarts are opted into with dead_code_window)
+    # dead-code restarts, as configs/vqkd/*_digits.py (the quantizer's default is 0, the
+    # official behaviour; restarts are opted into with dead_code_window). Other settings
+    # tried: benchmarks/README.md ("--quantizer" merges more arguments over this one)
     'mmbeit': dict(kmeans_init=True, dead_code_window=20),
 }
 
@@ -106,8 +113,11 @@ def evaluate(model, images: torch.Tensor, batch_size: int = 128) -> Dict[str, fl
 
 def train_recipe(name: str, train: torch.Tensor, val: torch.Tensor, args) -> List[dict]:
     """Train one recipe; per-epoch validation figures (printed as they come)."""
-    quantizer = dict(RECIPES[name], **({'dead_code_window': args.dead_code_window}
-                                       if name == 'mmbeit' and args.dead_code_window else {}))
+    quantizer = dict(RECIPES[name])
+    if name == 'mmbeit':
+        quantizer.update(json.loads(args.quantizer) if args.quantizer else {})
+        if args.dead_code_window:
+            quantizer['dead_code_window'] = args.dead_code_window
     model = build_model(args.num_tokens, args.code_dims, args.patch_size, quantizer, args.seed)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -156,6 +166,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--dead-code-window', type=int, default=0,
                         help='override the mmbeit recipe restart window (0: keep 20)')
+    parser.add_argument('--quantizer', default=None,
+                        help='JSON of NormEMAQuantizer arguments merged over the mmbeit recipe, '
+                        'e.g. \'{"decay": 0.99}\'')
     parser.add_argument('--data-root', default=str(REPO / 'data' / 'digits'))
     parser.add_argument('--max-train', type=int, default=None)
     parser.add_argument('--max-val', type=int, default=None)
@@ -175,9 +188,14 @@ def main(argv=None) -> Dict[str, List[dict]]:
     train = load_split(root, 'train', args.max_train)
     val = load_split(root, 'val', args.max_val)
     grid = 32 // args.patch_size
+    val_tokens = len(val) * grid * grid
     print(f'VQ-KD K={args.num_tokens} D={args.code_dims}: {len(train)} train / {len(val)} val '
-          f'digits, {grid}x{grid} tokens per image ({len(val) * grid * grid} val tokens), '
-          f'{args.epochs} epochs', flush=True)
+          f'digits, {grid}x{grid} tokens per image ({val_tokens} val tokens, '
+          f'{val_tokens / args.num_tokens:.1f} per code), {args.epochs} epochs', flush=True)
+    if val_tokens < 4 * args.num_tokens:
+        print(f'warning: {val_tokens} val tokens for {args.num_tokens} codes: a usage near '
+              '100% cannot be measured (use more val images or a smaller patch size)',
+              flush=True)
     results = {name: train_recipe(name, train, val, args) for name in args.recipes}
     if len(results) < len(RECIPES):
         return results

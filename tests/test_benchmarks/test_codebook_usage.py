@@ -49,3 +49,24 @@ def test_random_resized_crops_keep_the_shape_and_are_seeded():
     a = bench.random_resized_crops(images, torch.Generator().manual_seed(1))
     b = bench.random_resized_crops(images, torch.Generator().manual_seed(1))
     assert a.shape == images.shape and torch.equal(a, b)
+
+
+def test_quantizer_json_is_merged_over_the_mmbeit_recipe_only(digits_root):
+    bench = _bench()
+    built = {}
+    build = bench.build_model
+
+    def spy(num_tokens, code_dims, patch_size, quantizer, seed):
+        built[len(built)] = dict(quantizer)
+        return build(num_tokens, code_dims, patch_size, quantizer, seed)
+
+    bench.build_model = spy
+    threads = torch.get_num_threads()
+    try:
+        bench.main(TINY_ARGV[:TINY_ARGV.index('--dead-code-window')] + [
+            '--epochs', '1', '--quantizer', '{"decay": 0.5, "dead_code_window": 3}',
+            '--data-root', str(digits_root)])
+    finally:
+        torch.set_num_threads(threads)
+    assert built[0] == bench.RECIPES['official']  # the official recipe as is
+    assert built[1] == dict(bench.RECIPES['mmbeit'], decay=0.5, dead_code_window=3)
