@@ -105,8 +105,8 @@ def test_empty_transfer_checkpoint_path_names_the_setting_to_change():
     """The transfer configs ship checkpoint=''; building + init must say what to set."""
     from mmbeit.registry import MODELS
 
-    backbone = MODELS.build(dict(type='BEiTViT', arch=dict(embed_dims=32, num_layers=1,
-                                                           num_heads=2),
+    backbone = MODELS.build(dict(type='BEiTViT', _scope_='mmbeit',
+                                 arch=dict(embed_dims=32, num_layers=1, num_heads=2),
                                  img_size=32, patch_size=16,
                                  init_cfg=dict(type='Pretrained', checkpoint='',
                                                prefix='backbone.')))
