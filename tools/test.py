@@ -14,7 +14,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmbeit.engine  # noqa: F401  (installs the weights-only checkpoint loader)
-from mmbeit.engine.runner import init_cpu_process_group
+from mmbeit.engine.runner import close_process_group, init_cpu_process_group
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,7 +60,9 @@ def main(argv=None) -> dict:
     if init_cpu_process_group(args.launcher):  # tools/dist_test.sh on a machine without GPUs
         cfg.setdefault('model_wrapper_cfg', dict(type='mmbeit.CPUDistributedDataParallel'))
     runner = Runner.from_cfg(cfg)
-    return runner.test()
+    metrics = runner.test()
+    close_process_group()
+    return metrics
 
 
 if __name__ == '__main__':

@@ -19,7 +19,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import FlexibleRunner, Runner
 
 import mmbeit.engine  # noqa: F401  (installs the weights-only checkpoint loader)
-from mmbeit.engine.runner import init_cpu_process_group
+from mmbeit.engine.runner import close_process_group, init_cpu_process_group
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -151,6 +151,7 @@ def main(argv=None) -> None:
         cfg.setdefault('model_wrapper_cfg', dict(type='mmbeit.CPUDistributedDataParallel'))
     runner = (FlexibleRunner if cfg.get('strategy') else Runner).from_cfg(cfg)
     runner.train()
+    close_process_group()
 
 
 if __name__ == '__main__':

@@ -1,3 +1,7 @@
-from .cpu_distributed import CPUDistributedDataParallel, init_cpu_process_group
+from .cpu_distributed import (
+    CPUDistributedDataParallel,
+    close_process_group,
+    init_cpu_process_group,
+)
 
-__all__ = ['CPUDistributedDataParallel', 'init_cpu_process_group']
+__all__ = ['CPUDistributedDataParallel', 'close_process_group', 'init_cpu_process_group']

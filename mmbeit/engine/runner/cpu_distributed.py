@@ -37,3 +37,15 @@ def init_cpu_process_group(launcher: str) -> bool:
                            'tools/dist_train.sh')
     dist.init_process_group(backend='gloo')
     return True
+
+
+def close_process_group() -> None:
+    """End a finished distributed run: barrier, then ``destroy_process_group``.
+
+    Left to interpreter shutdown, gloo's group can be torn down while its threads still run
+    (``terminate called without an active exception``, SIGABRT, a failed launcher exit code
+    after a completed run); torch asks for an explicit destroy anyway. No-op in one process.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
