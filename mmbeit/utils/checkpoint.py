@@ -26,7 +26,7 @@ import os.path as osp
 import pickle
 import re
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -88,9 +88,9 @@ def safe_globals() -> List[Any]:
             (_history_buffer_getattr, 'builtins.getattr')]
 
 
-def _allowed_names(extra: Iterable[Any] = ()) -> set:
+def _allowed_names() -> set:
     names = set()
-    for g in [*safe_globals(), *extra]:
+    for g in safe_globals():
         names.add(g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}')
     return names
 

@@ -16,9 +16,10 @@ does not learn: it adds the same logit to every key of a query, which softmax ig
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 
@@ -26,7 +27,7 @@ StateDict = Dict[str, torch.Tensor]
 
 # (mmbeit, mmpretrain) name prefixes; '{i}' is a block index. The first rule that matches wins,
 # so a specific name stands before the general one in both directions.
-MMPRETRAIN_VIT_KEYS: List[Tuple[str, str]] = [
+MMPRETRAIN_VIT_KEYS: Tuple[Tuple[str, str], ...] = (
     ('patch_embed.proj.', 'patch_embed.projection.'),
     ('blocks.{i}.norm1.', 'layers.{i}.ln1.'),
     ('blocks.{i}.norm2.', 'layers.{i}.ln2.'),
@@ -38,10 +39,13 @@ MMPRETRAIN_VIT_KEYS: List[Tuple[str, str]] = [
     ('blocks.{i}.gamma_', 'layers.{i}.gamma_'),
     ('norm.', 'ln1.'),
     ('fc_norm.', 'ln2.'),
-]
+)
 
 
-def _compile(table: Sequence[Tuple[str, str]], reverse: bool) -> List[Tuple[re.Pattern, str]]:
+@functools.cache
+def _compile(table: Tuple[Tuple[str, str], ...], reverse: bool
+             ) -> List[Tuple[re.Pattern, str]]:
+    """The table's rules as (pattern, replacement), compiled once per table and direction."""
     rules = []
     for ours, theirs in table:
         src, dst = (theirs, ours) if reverse else (ours, theirs)
@@ -50,14 +54,10 @@ def _compile(table: Sequence[Tuple[str, str]], reverse: bool) -> List[Tuple[re.P
     return rules
 
 
-_COMPILED: Dict[Tuple[int, bool], List[Tuple[re.Pattern, str]]] = {}
-
-
-def rename_key(key: str, table: Sequence[Tuple[str, str]], reverse: bool = False) -> str:
-    """Rename ``key`` by the first matching ``(mmbeit, other)`` prefix rule of ``table``
-    (``reverse``: other -> mmbeit); a key no rule matches is kept."""
-    rules = _COMPILED.setdefault((id(table), reverse), _compile(table, reverse))
-    for pattern, replacement in rules:
+def rename_key(key: str, table: Tuple[Tuple[str, str], ...], reverse: bool = False) -> str:
+    """Rename ``key`` by the first matching ``(mmbeit, other)`` prefix rule of ``table`` (a
+    tuple of pairs; ``reverse``: other -> mmbeit); a key no rule matches is kept."""
+    for pattern, replacement in _compile(table, reverse):
         new, hits = pattern.subn(replacement, key, count=1)
         if hits:
             return new

@@ -26,7 +26,7 @@ from typing import Dict, Tuple
 
 import torch
 
-from mmbeit.utils.checkpoint import get_state_dict, load_checkpoint
+from mmbeit.utils.checkpoint import get_state_dict
 from mmbeit.utils.key_maps import (
     mmbeit_vit_key_to_mmpretrain,
     mmpretrain_vit_key_to_mmbeit,
@@ -40,7 +40,7 @@ from .quantizer import STAT_BUFFERS
 LAYOUTS = ('mmbeit', 'unilm', 'mmpretrain')
 PREFIXES = ('module.', 'tokenizer.', 'target_generator.')
 # (mmbeit, unilm): the official VQ-KD ViTs call their final norm fc_norm (use_mean_pooling)
-UNILM_VQKD_KEYS = [('encoder.norm.', 'encoder.fc_norm.'), ('decoder.norm.', 'decoder.fc_norm.')]
+UNILM_VQKD_KEYS = (('encoder.norm.', 'encoder.fc_norm.'), ('decoder.norm.', 'decoder.fc_norm.'))
 # unilm keys that no tokenizer uses: the teacher, its input scaling, unused EMA buffers
 _UNILM_IGNORED = ('teacher_model.', 'scaling_layer.', 'loss', 'quantize.embedding.cluster_size',
                   'quantize.embedding.embed_avg')
@@ -153,8 +153,3 @@ def vqkd_release_arch(checkpoint: dict) -> Dict[str, Dict[str, int]]:
     return dict(encoder=dict(num_heads=int(ARCH_SETTINGS[size]['num_heads'])),
                 decoder=dict(num_layers=int(layers), embed_dims=int(dims),
                              num_heads=int(heads)))
-
-
-def load_vqkd_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], str]:
-    """Read a local file (weights-only) in any of the three layouts -> (mmbeit keys, layout)."""
-    return convert_vqkd_state_dict(load_checkpoint(path))
