@@ -54,7 +54,8 @@ class VQKD(BaseModel):
             std = 127.5 (RGB in [-1, 1]).
         init_cfg (dict, optional): MMEngine init config.
 
-    Returns (loss mode): ``loss_cos``, ``loss_commit``, and, not summed into the loss,
+    Returns (loss mode): ``loss_cos``, ``loss_commit``, ``loss_entropy`` (with the
+    quantizer's ``entropy_weight``), and, not summed into the loss,
     ``batch_usage`` (fraction of codes used by this step's global batch) and
     ``batch_perplexity``. Predict mode: data samples with ``pred_tokens`` (h, w).
     """
@@ -157,6 +158,8 @@ class VQKD(BaseModel):
             raise ValueError(f'the tokenizer predicts {pred.shape[1]} patches, the teacher '
                              f'gives {target.shape[1]}: their patch grids must match')
         losses = dict(loss_cos=cosine_distance(pred, target), loss_commit=out['loss_commit'])
+        if 'loss_entropy' in out:
+            losses['loss_entropy'] = out['loss_entropy']
         counts = self.quantizer.batch_counts
         if self.training and counts is not None:
             losses['batch_usage'], losses['batch_perplexity'] = batch_usage_and_perplexity(counts)

@@ -21,11 +21,13 @@ STAT_BUFFERS = ('usage_counts', 'last_used', 'num_updates', 'num_restarts')
 
 
 class QuantizerOutput(NamedTuple):
-    """``quantized`` (..., D) straight-through codes, ``ids`` (...) long, ``loss_commit`` ()."""
+    """``quantized`` (..., D) straight-through codes, ``ids`` (...) long, ``loss_commit`` ()
+    and ``loss_entropy`` () (None when ``entropy_weight`` is 0)."""
 
     quantized: torch.Tensor
     ids: torch.Tensor
     loss_commit: torch.Tensor
+    loss_entropy: Optional[torch.Tensor] = None
 
 
 def sample_rows(x: torch.Tensor, num: int, generator: Optional[torch.Generator] = None
@@ -102,6 +104,14 @@ class NormEMAQuantizer(nn.Module):
         kmeans_iters (int): Defaults to 10.
         dead_code_window (int): restart codes unused for this many steps (mmbeit's addition,
             e.g. 100); 0 disables, as the official code. Defaults to 0 (official).
+        entropy_weight (float): weight of :func:`assignment_entropy_loss` on the encoder
+            outputs (mmbeit's addition; pushes each rank's batch to spread over the codes,
+            gradients reach the encoder only). 0 disables, as the official code. Defaults to 0.
+        entropy_temperature (float): softmax temperature of the soft assignments over cosines.
+            Defaults to 0.01.
+        entropy_tokens (int): compute the entropy loss on this many random vectors of the
+            batch (its (n, K) softmax is the cost: 12.5k tokens x 8192 codes = 0.4 GB per
+            fp32 tensor); 0 uses all. Defaults to 0.
 
     Buffers:
         ``embedding.weight`` (K, D), ``embedding.initted`` (1,), ``cluster_size`` (K,) EMA of
@@ -112,7 +122,8 @@ class NormEMAQuantizer(nn.Module):
 
     def __init__(self, num_tokens: int = 8192, dims: int = 32, decay: float = 0.99,
                  beta: float = 1.0, kmeans_init: bool = True, kmeans_iters: int = 10,
-                 dead_code_window: int = 0) -> None:
+                 dead_code_window: int = 0, entropy_weight: float = 0.0,
+                 entropy_temperature: float = 0.01, entropy_tokens: int = 0) -> None:
         super().__init__()
         if not 0.0 <= decay < 1.0:
             raise ValueError(f'decay must be in [0, 1), got {decay}')
@@ -122,6 +133,12 @@ class NormEMAQuantizer(nn.Module):
         self.decay, self.beta = decay, beta
         self.kmeans_init, self.kmeans_iters = kmeans_init, kmeans_iters
         self.dead_code_window = dead_code_window
+        if entropy_weight < 0 or entropy_temperature <= 0 or entropy_tokens < 0:
+            raise ValueError('entropy_weight must be >= 0, entropy_temperature > 0 and '
+                             f'entropy_tokens >= 0, got {entropy_weight}, '
+                             f'{entropy_temperature}, {entropy_tokens}')
+        self.entropy_weight, self.entropy_temperature = entropy_weight, entropy_temperature
+        self.entropy_tokens = entropy_tokens
         self.embedding = CodebookEmbedding(num_tokens, dims)
         self.register_buffer('cluster_size', torch.zeros(num_tokens))
         self.register_buffer('usage_counts', torch.zeros(num_tokens))
@@ -155,8 +172,13 @@ class NormEMAQuantizer(nn.Module):
             if self.training:
                 self._ema_update(flat, ids)
             loss_commit = self.beta * F.mse_loss(z, z_q)
+            loss_entropy = None
+            if self.training and self.entropy_weight > 0:
+                loss_entropy = self.entropy_weight * assignment_entropy_loss(
+                    z.reshape(-1, self.dims), self.codebook, self.entropy_temperature,
+                    self.entropy_tokens)
             quantized = z + (z_q - z).detach()
-        return QuantizerOutput(quantized, ids.view(z.shape[:-1]), loss_commit)
+        return QuantizerOutput(quantized, ids.view(z.shape[:-1]), loss_commit, loss_entropy)
 
     # ------------------------------------------------------------------ training state
     @torch.no_grad()
@@ -225,6 +247,24 @@ class NormEMAQuantizer(nn.Module):
         """
         return dict(codebook_stats(self.usage_counts if counts is None else counts),
                     restarts=int(self.num_restarts))
+
+
+def assignment_entropy_loss(z: torch.Tensor, codebook: torch.Tensor, temperature: float,
+                            max_tokens: int = 0) -> torch.Tensor:
+    """``mean_i H(p_i) - H(mean_i p_i)`` of soft assignments p_i = softmax(cos(z_i, e) / t).
+
+    (n, D) unit ``z`` (with gradient) against the (K, D) codebook (no gradient): low when each
+    vector is close to one code and the batch spreads over many codes. ``max_tokens > 0``
+    evaluates it on that many random rows (the (n, K) softmax is the cost).
+    """
+    if 0 < max_tokens < z.shape[0]:
+        z = z[torch.randperm(z.shape[0], device=z.device)[:max_tokens]]
+    log_p = F.log_softmax(z @ codebook.detach().t() / temperature, dim=1)
+    p = log_p.exp()
+    per_vector = -(p * log_p).sum(1).mean()
+    mean_p = p.mean(0)
+    batch = -torch.special.xlogy(mean_p, mean_p).sum()
+    return per_vector - batch
 
 
 def batch_usage_and_perplexity(counts: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

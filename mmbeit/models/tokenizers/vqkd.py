@@ -158,12 +158,16 @@ class VQKDTokenizer(BaseModule):
 
     def reconstruct(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Training forward: ``features`` (B, N, target_dims), ``ids`` (B, h, w),
-        ``loss_commit`` (); updates the codebook in training mode."""
+        ``loss_commit`` () and, with the quantizer's ``entropy_weight``, ``loss_entropy`` ();
+        updates the codebook in training mode."""
         z = self.encode_features(images)
         out: QuantizerOutput = self.quantize(z)
         features = self.decode(out.quantized)
-        return dict(features=features, ids=out.ids.view(-1, *self._grid_of(images)),
-                    loss_commit=out.loss_commit)
+        result = dict(features=features, ids=out.ids.view(-1, *self._grid_of(images)),
+                      loss_commit=out.loss_commit)
+        if out.loss_entropy is not None:
+            result['loss_entropy'] = out.loss_entropy
+        return result
 
     def _grid_of(self, images: torch.Tensor):
         return images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size

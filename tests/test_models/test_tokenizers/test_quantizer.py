@@ -1,10 +1,18 @@
 """NormEMAQuantizer: cosine lookup, EMA step, straight-through, restarts, rank consistency."""
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 import torch.nn.functional as F
 
-from mmbeit.models.tokenizers.quantizer import NormEMAQuantizer, codebook_stats
+from mmbeit.models.tokenizers.quantizer import (
+    NormEMAQuantizer,
+    assignment_entropy_loss,
+    codebook_stats,
+    nearest_code,
+)
 from tests.dist_utils import run_distributed
 
 
@@ -143,3 +151,48 @@ def test_lower_decay_keeps_codes_on_drifting_encoder_outputs():
     benchmark's decay 0.9 run: higher teacher cosine, lower usage, benchmarks/README.md)."""
     fast, slow = _drifting_code_cosine(0.9), _drifting_code_cosine(0.99)
     assert fast > 0.95 and fast > slow + 0.1, (fast, slow)
+
+
+def test_assignment_entropy_loss_matches_categorical_entropies():
+    torch.manual_seed(0)
+    codes = F.normalize(torch.randn(16, 8), dim=1)
+    z = F.normalize(torch.randn(50, 8), dim=1)
+    logits = z @ codes.t() / 0.1
+    per_vector = torch.distributions.Categorical(logits=logits).entropy().mean()
+    batch = torch.distributions.Categorical(probs=logits.softmax(1).mean(0)).entropy()
+    loss = assignment_entropy_loss(z, codes, 0.1)
+    assert torch.allclose(loss, per_vector - batch, atol=1e-6)
+    # spread over all codes, each vector on its own code: -log K; collapsed on one code: 0
+    sharp = assignment_entropy_loss(torch.eye(4), torch.eye(4), 1e-3)
+    collapsed = assignment_entropy_loss(torch.eye(4)[[0, 0, 0, 0]], torch.eye(4), 1e-3)
+    assert abs(float(sharp) + math.log(4)) < 1e-4 and abs(float(collapsed)) < 1e-4
+
+
+def test_entropy_loss_gradient_spreads_collapsed_vectors_over_codes():
+    torch.manual_seed(0)
+    codes = F.normalize(torch.randn(8, 4), dim=1)
+    z = (codes[0] + 0.3 * torch.randn(64, 4)).requires_grad_(True)
+    before = nearest_code(F.normalize(z.detach(), dim=1), codes).bincount(minlength=8)
+    optimizer = torch.optim.SGD([z], lr=2.0)
+    for _ in range(100):
+        optimizer.zero_grad()
+        assignment_entropy_loss(F.normalize(z, dim=1), codes, 0.1).backward()
+        optimizer.step()
+    after = nearest_code(F.normalize(z.detach(), dim=1), codes).bincount(minlength=8)
+    # 56 of 64 vectors on code 0, 3 codes used before; 44 and 7 codes after
+    assert (after > 0).sum() >= (before > 0).sum() + 3, (before, after)
+    assert after.max() <= before.max() - 10, (before, after)
+
+
+def test_quantizer_entropy_loss_only_when_asked_and_in_training():
+    codes = torch.randn(16, 4)
+    z = torch.randn(32, 4, requires_grad=True)
+    assert _quantizer(codes).train()(z).loss_entropy is None
+    q = _quantizer(codes, entropy_weight=0.5, entropy_temperature=0.1, entropy_tokens=8)
+    out = q.train()(z)
+    assert out.loss_entropy.ndim == 0 and out.loss_entropy.requires_grad
+    out.loss_entropy.backward()
+    assert z.grad.abs().sum() > 0
+    assert q.eval()(z).loss_entropy is None
+    with pytest.raises(ValueError, match='entropy_temperature'):
+        NormEMAQuantizer(16, 4, entropy_temperature=0.0)
