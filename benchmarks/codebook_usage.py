@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -38,6 +39,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'benchmarks'))
+from step_harness import quiet_logs  # noqa: E402
+
 RECIPES = {  # quantizer settings; everything else is shared
     'official': dict(kmeans_init=True, dead_code_window=0),
     # dead-code restarts and the assignment-entropy loss (the quantizer's defaults are the
@@ -190,8 +194,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> Dict[str, List[dict]]:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    from mmengine.logging import MMLogger
-    MMLogger.get_instance('mmengine').setLevel('WARNING')  # no per-parameter init lines
+    quiet_logs()  # no per-parameter init lines
     from mmbeit.datasets import build_digits_folder
 
     root = build_digits_folder(args.data_root)

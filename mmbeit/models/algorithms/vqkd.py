@@ -157,9 +157,8 @@ class VQKD(BaseModel):
         if pred.shape[:2] != target.shape[:2]:
             raise ValueError(f'the tokenizer predicts {pred.shape[1]} patches, the teacher '
                              f'gives {target.shape[1]}: their patch grids must match')
-        losses = dict(loss_cos=cosine_distance(pred, target), loss_commit=out['loss_commit'])
-        if 'loss_entropy' in out:
-            losses['loss_entropy'] = out['loss_entropy']
+        losses = dict(loss_cos=cosine_distance(pred, target))
+        losses.update((k, v) for k, v in out.items() if k.startswith('loss_'))  # quantizer's
         counts = self.quantizer.batch_counts
         if self.training and counts is not None:
             losses['batch_usage'], losses['batch_perplexity'] = batch_usage_and_perplexity(counts)
