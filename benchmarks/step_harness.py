@@ -16,6 +16,8 @@ import torch
 from mmengine.logging import MMLogger
 from torch.utils.flop_counter import FlopCounterMode
 
+from mmbeit.utils.cpu_malloc import keep_freed_memory
+
 # torch's AdamW implementations, each named in full so that a recipe's own choice (e.g. the
 # configs' fused=True) cannot combine with the one asked for
 ADAMW_IMPL = {'foreach': dict(foreach=True, fused=False), 'fused': dict(fused=True, foreach=False),
@@ -67,9 +69,15 @@ def add_common_args(parser: argparse.ArgumentParser, batch: int, steps: int) -> 
 
 def build_models(names: Sequence[str], build: Callable[[str], torch.nn.Module],
                  optim_cfg: dict) -> Tuple[Dict[str, torch.nn.Module], Dict[str, Any]]:
-    """Each named model (seeded once, built in order) and its MMEngine optimizer wrapper."""
+    """Each named model (seeded once, built in order) and its MMEngine optimizer wrapper.
+
+    On CPU, malloc keeps freed memory first, as ``tools/train.py`` does (for every model of
+    the run alike; ``MMBEIT_MALLOC_TUNING=0`` to compare without).
+    """
     from mmengine.optim import build_optim_wrapper
 
+    if not torch.cuda.is_available():
+        keep_freed_memory()
     torch.manual_seed(0)
     models = {k: build(k) for k in names}
     optims = {k: build_optim_wrapper(m, optim_cfg) for k, m in models.items()}

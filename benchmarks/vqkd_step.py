@@ -17,7 +17,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from step_harness import count_flops, matmul_peak_flops, mfu  # noqa: E402
+from step_harness import count_flops, keep_freed_memory, matmul_peak_flops, mfu  # noqa: E402
 
 
 def build(img_size: int):
@@ -62,6 +62,8 @@ def main(argv=None) -> None:
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--modes', nargs='+', default=['fp32', 'bf16'])
     args = parser.parse_args(argv)
+    if args.device == 'cpu':
+        keep_freed_memory()  # as tools/train.py does on CPU
     images = torch.rand(args.batch_size, 3, args.img_size, args.img_size,
                         device=args.device) * 2 - 1
     print(f'device {args.device}, batch {args.batch_size}, {args.img_size} px, '
@@ -70,7 +72,7 @@ def main(argv=None) -> None:
         torch.manual_seed(0)
         model = build(args.img_size).to(args.device).train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4,
-                                betas=(0.9, 0.99), weight_decay=1e-4)
+                                betas=(0.9, 0.99), weight_decay=1e-4, fused=True)  # recipe
         if args.device == 'cuda':
             torch.cuda.reset_peak_memory_stats()
         speed = run(model, opt, images, args.steps, mode == 'bf16', args.device)

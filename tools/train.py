@@ -20,6 +20,7 @@ from mmengine.runner import FlexibleRunner, Runner
 
 import mmbeit.engine  # noqa: F401  (installs the weights-only checkpoint loader)
 from mmbeit.engine.runner import close_process_group, init_cpu_process_group
+from mmbeit.utils.cpu_malloc import keep_freed_memory
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -146,6 +147,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if not torch.cuda.is_available():
+        keep_freed_memory()  # CPU steps reuse freed blocks instead of page-faulting new ones
     cfg = merge_args(Config.fromfile(args.config), args)
     if init_cpu_process_group(args.launcher):
         cfg.setdefault('model_wrapper_cfg', dict(type='mmbeit.CPUDistributedDataParallel'))

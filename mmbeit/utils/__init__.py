@@ -1,4 +1,5 @@
-"""Layer 0 of mmbeit: checkpoint files, state-dict keys, distributed helpers (no mmbeit imports).
+"""Layer 0 of mmbeit: checkpoint files, state-dict keys, distributed helpers, CPU malloc
+tuning (no mmbeit imports).
 
 Every other package may import this one; it imports none of them.
 """

@@ -252,11 +252,15 @@ class BEiTViT(BaseBackbone):
 
     def forward_tokens(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
                        out_indices: Optional[Sequence[int]] = None,
-                       attn_bias: Optional[torch.Tensor] = None) -> Dict[int, torch.Tensor]:
+                       attn_bias: Optional[torch.Tensor] = None,
+                       last_rows: Optional[torch.Tensor] = None) -> Dict[int, torch.Tensor]:
         """Raw tokens (B, 1+N, C) after each requested block; the last one final-normed.
 
         ``attn_bias``: the result of :meth:`shared_attn_bias`, when the caller needs it too
-        (BEiT v2's neck); computed here when not given.
+        (BEiT v2's neck); computed here when not given. ``last_rows`` (B, R): token indices
+        (0 = CLS) whose outputs the last requested block computes, alone: that entry is then
+        (B, R, C) (keys and values still come from every token; the other rows' outputs are
+        never needed by a loss on the masked tokens).
         """
         out_indices = self.out_indices if out_indices is None else out_indices
         x = self.embed(x, mask)
@@ -265,10 +269,11 @@ class BEiTViT(BaseBackbone):
         last = max(out_indices)
         checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
         for i, blk in enumerate(self.blocks[:last + 1]):
+            rows = last_rows if i == last else None
             if checkpointed:
-                x = checkpoint(blk, x, shared, use_reentrant=False)
+                x = checkpoint(blk, x, shared, rows, use_reentrant=False)
             else:
-                x = blk(x, shared)
+                x = blk(x, shared, rows)
             if i in out_indices:
                 outs[i] = self.norm(x) if i == self.num_layers - 1 else x
         return outs

@@ -22,7 +22,8 @@ def masked_token_loss(logits: torch.Tensor,
     if logits.ndim != 2 or target.shape != logits.shape[:1]:
         raise ValueError(f'expected logits (M, V) and target (M,), got {tuple(logits.shape)} '
                          f'and {tuple(target.shape)}')
-    loss = F.cross_entropy(logits.float(), target)
+    logits = logits.float()  # argmax is also ~5x faster on CPU in fp32 than in bf16
+    loss = F.cross_entropy(logits, target)
     with torch.no_grad():
         acc = (logits.argmax(dim=1) == target).float().mean()
     return loss, acc

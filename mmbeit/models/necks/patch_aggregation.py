@@ -118,7 +118,8 @@ class PatchAggregationNeck(BaseModule):
 
     def forward(self, tokens: Dict[int, torch.Tensor],
                 rel_pos_bias: Optional[torch.Tensor] = None,
-                masked_index: Optional[torch.Tensor] = None
+                masked_index: Optional[torch.Tensor] = None,
+                masked_rows: Optional[torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Normalised final-layer and aggregated patch tokens.
 
@@ -129,20 +130,36 @@ class PatchAggregationNeck(BaseModule):
             rel_pos_bias (Tensor, optional): the backbone's shared bias (heads, 1+N, 1+N).
             masked_index (Tensor, optional): (M,) indices into the flattened (B*(1+N))
                 tokens; only those positions are normalised and returned.
+            masked_rows (Tensor, optional): instead of ``masked_index`` when every image has
+                R masked tokens: (B, R) token indices per image. The last block's entry is
+                then the backbone's output at rows [0, *masked_rows] alone (B, 1+R, C), from
+                ``forward_tokens(last_rows=...)``, and the last shallow block computes the R
+                masked rows alone.
 
         Returns:
-            tuple[Tensor, Tensor]: final, aggregated: (B, N, C) each, or (M, C) each.
+            tuple[Tensor, Tensor]: final, aggregated: (B, N, C) each, or (M, C) each (M = B*R
+            with ``masked_rows``, in the order ``masked_index`` gives).
         """
         if self.early_index not in tokens:
             raise KeyError(f'the backbone returned blocks {sorted(tokens)}, the neck needs '
                            f'block {self.early_index} (early_layers={self.early_layers}); set '
                            f'backbone.out_indices=[{self.early_index}, last]')
+        if masked_index is not None and masked_rows is not None:
+            raise ValueError('give masked_index or masked_rows, not both')
         last = tokens[max(tokens)]
+        if masked_rows is not None and last.shape[1] != masked_rows.shape[1] + 1:
+            want = masked_rows.shape[1] + 1
+            raise ValueError(f'with masked_rows {tuple(masked_rows.shape)} the last block\'s '
+                             f'tokens must be its CLS and masked rows (B, {want}, C), got '
+                             f'{tuple(last.shape)}: pass last_rows to forward_tokens')
         x = torch.cat([last[:, :1], tokens[self.early_index][:, 1:]], dim=1)
         checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
-        for blk in self.blocks:
-            x = (checkpoint(blk, x, rel_pos_bias, use_reentrant=False) if checkpointed
-                 else blk(x, rel_pos_bias))
+        for i, blk in enumerate(self.blocks):
+            rows = masked_rows if i == len(self.blocks) - 1 else None
+            x = (checkpoint(blk, x, rel_pos_bias, rows, use_reentrant=False) if checkpointed
+                 else blk(x, rel_pos_bias, rows))
+        if masked_rows is not None:
+            return self.norm(last[:, 1:]).flatten(0, 1), self.norm(x).flatten(0, 1)
         if masked_index is None:
             return self.norm(last[:, 1:]), self.norm(x[:, 1:])
         c = last.shape[-1]

@@ -10,6 +10,7 @@ from torch import nn
 from mmbeit.registry import MODELS
 from mmbeit.utils import get_state_dict, strip_prefix
 
+from ..utils.attention import attention
 from .base import FrozenTeacher
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -25,7 +26,7 @@ class QuickGELU(nn.Module):
 
 class CLIPAttention(nn.Module):
     """Self-attention with ``in_proj_weight`` (3C, C) / ``in_proj_bias`` and ``out_proj``
-    (the ``nn.MultiheadAttention`` names of the OpenAI checkpoint), via fused SDPA."""
+    (the ``nn.MultiheadAttention`` names of the OpenAI checkpoint), through :func:`attention`."""
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -38,7 +39,7 @@ class CLIPAttention(nn.Module):
         b, n, c = x.shape
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
         q, k, v = qkv.view(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        x = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
+        x = attention(q, k, v).transpose(1, 2).reshape(b, n, c)
         return self.out_proj(x)
 
 

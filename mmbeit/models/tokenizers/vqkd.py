@@ -13,6 +13,7 @@ from mmbeit.registry import MODELS
 from mmbeit.utils import load_checkpoint, load_state_dict_report
 
 from ..backbones import ArchMismatchError, BEiTViT
+from ..utils import masked_rows
 from ..utils.weight_init import init_linear_and_norm
 from .quantizer import STAT_BUFFERS, NormEMAQuantizer, QuantizerOutput
 from .vqkd_layouts import convert_vqkd_state_dict, vqkd_release_arch
@@ -133,12 +134,19 @@ class VQKDTokenizer(BaseModule):
                                     'the tokenizer with those encoder / decoder settings')
 
     # ------------------------------------------------------------------ forward parts
-    def encode_features(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> projected encoder outputs (B, N, D), fp32 (projection in fp32)."""
+    def encode_features(self, images: torch.Tensor,
+                        rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, 3, H, W) -> projected encoder outputs (B, N, D), fp32 (projection in fp32).
+
+        ``rows`` (B, R): token indices (1 = the first patch) whose outputs the last encoder
+        block computes alone -> (B, R, D).
+        """
         if images.ndim != 4:
             raise ValueError(f'expected images (B, 3, H, W), got {tuple(images.shape)}')
         last = self.encoder.num_layers - 1
-        tokens = self.encoder.forward_tokens(images, None, [last])[last][:, 1:]
+        tokens = self.encoder.forward_tokens(images, None, [last], last_rows=rows)[last]
+        if rows is None:
+            tokens = tokens[:, 1:]
         with torch.autocast(images.device.type, enabled=False):
             return self.encode_task_layer(tokens.float())
 
@@ -177,6 +185,23 @@ class VQKDTokenizer(BaseModule):
         """(B, 3, H, W) images in [-1, 1] -> LongTensor (B, H/p, W/p); fp32 quantisation."""
         z = self.encode_features(images)
         return self.quantize.lookup(z).view(-1, *self._grid_of(images))
+
+    @torch.no_grad()
+    def tokenize_masked(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Ids (M,) of the masked positions only, in row-major order: images (B, 3, H, W) in
+        [-1, 1], mask (B, H/p * W/p) bool. With the same count in every image, the last
+        encoder block and the quantizer see the masked tokens alone (the ids equal
+        ``tokenize(images)`` at those positions)."""
+        h, w = self._grid_of(images)
+        if mask.shape != (images.shape[0], h * w):
+            raise ValueError(f'the mask is {tuple(mask.shape)}; the tokenizer gives a {h}x{w} '
+                             f'grid for {tuple(images.shape[-2:])} images, so it must be '
+                             f'({images.shape[0]}, {h * w}): match the tokenizer view size to '
+                             'the backbone patch grid')
+        rows = masked_rows(mask)
+        if rows is None:
+            return self.tokenize(images).reshape(-1)[mask.reshape(-1)]
+        return self.quantize.lookup(self.encode_features(images, rows)).reshape(-1)
 
     @torch.no_grad()
     def decode_features(self, ids: torch.Tensor) -> torch.Tensor:

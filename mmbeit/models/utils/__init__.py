@@ -1,6 +1,7 @@
 from .attention import Attention
 from .autocast_weights import AutocastWeights
 from .drop_path import DropPath
+from .masked_rows import masked_rows
 from .pooling import (
     POOLINGS,
     check_backbone_pooling,
@@ -19,6 +20,6 @@ from .transformer_block import Mlp, TransformerBlock
 __all__ = [
     'Attention', 'AutocastWeights', 'DropPath', 'Mlp', 'TransformerBlock', 'RelativePositionBias',
     'relative_position_index', 'resize_relative_position_bias_table',
-    'build_2d_sincos_pos_embed', 'POOLINGS', 'check_backbone_pooling', 'patch_tokens',
-    'pool_features', 'pool_tokens'
+    'build_2d_sincos_pos_embed', 'masked_rows', 'POOLINGS', 'check_backbone_pooling',
+    'patch_tokens', 'pool_features', 'pool_tokens'
 ]

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from .attention import Attention
+from .attention import Attention, gather_rows
 from .drop_path import DropPath
 from .relative_position import RelativePositionBias
 
@@ -40,7 +40,10 @@ class TransformerBlock(nn.Module):
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
 
     Shapes:
-        x (B, N, C) -> (B, N, C).
+        x (B, N, C) -> (B, N, C); with ``rows`` (B, R) token indices, the outputs of those
+        tokens only (B, R, C): keys and values come from all N tokens, the attention output,
+        residuals and MLP are computed for the R rows (a MIM model's last block, whose loss
+        reads the masked tokens alone).
     """
 
     def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float = 4.0,
@@ -68,9 +71,11 @@ class TransformerBlock(nn.Module):
             return x + self.drop_path(y if gamma is None else gamma * y)
         return x + y if gamma is None else torch.addcmul(x, gamma, y)
 
-    def forward(self, x: torch.Tensor, attn_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_bias: Optional[torch.Tensor] = None,
+                rows: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.rel_pos_bias is not None:
             own = self.rel_pos_bias()
             attn_bias = own if attn_bias is None else attn_bias + own.to(attn_bias.dtype)
-        x = self._residual(x, self.attn(self.norm1(x), attn_bias), self.gamma_1)
+        y = self.attn(self.norm1(x), attn_bias, rows)
+        x = self._residual(x if rows is None else gather_rows(x, rows), y, self.gamma_1)
         return self._residual(x, self.mlp(self.norm2(x)), self.gamma_2)

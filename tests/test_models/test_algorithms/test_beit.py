@@ -1,5 +1,6 @@
 """BEiT v1 / v2 algorithms: loss on masked tokens only, frozen two-view tokenizer, checks."""
 import copy
+import sys
 
 import pytest
 import torch
@@ -37,12 +38,20 @@ def _v1_cfg():
     return cfg
 
 
-def _batch(b=3, seed=0):
+def _batch(b=3, seed=0, per_image=None):
+    """Two views and masks: random (different counts per image), or ``per_image`` masked
+    cells in every image (BEiT v2's exact block-mask counts)."""
     g = torch.Generator().manual_seed(seed)
     view1 = torch.randn(b, 3, 16, 16, generator=g)
     view2 = torch.rand(b, 3, 8, 8, generator=g)  # the tokenizer view: other size and scale
-    mask = torch.rand(b, GRID, GRID, generator=g) < 0.4
-    mask[:, 0, 0] = True
+    if per_image is None:
+        mask = torch.rand(b, GRID, GRID, generator=g) < 0.4
+        mask[:, 0, 0] = True
+    else:
+        mask = torch.zeros(b, GRID * GRID, dtype=torch.bool)
+        for row in mask:
+            row[torch.randperm(GRID * GRID, generator=g)[:per_image]] = True
+        mask = mask.view(b, GRID, GRID)
     samples = []
     for m in mask:
         ds = DataSample()
@@ -65,13 +74,14 @@ def _reference_logits(model, view1, mask):
     return (model.head.lm_head(last[:, 1:]),)
 
 
+@pytest.mark.parametrize('per_image', [None, 6], ids=['ragged', 'same-count'])
 @pytest.mark.parametrize('cfg_fn', [_v1_cfg, _v2_cfg], ids=['v1', 'v2'])
-def test_loss_equals_ce_over_masked_positions_of_full_logits(cfg_fn):
+def test_loss_equals_ce_over_masked_positions_of_full_logits(cfg_fn, per_image):
     torch.manual_seed(0)
     model = MODELS.build(cfg_fn())
     model.init_weights()
     model.eval()  # no dropout: compare exactly
-    inputs, samples, mask = _batch()
+    inputs, samples, mask = _batch(per_image=per_image)
     losses = model.loss(inputs, samples)
     target = model.target_generator.tokenize(inputs[1]).flatten(1)[mask.flatten(1)]
     ref = [logits[mask.flatten(1)] for logits in _reference_logits(model, inputs[0], mask)]
@@ -140,6 +150,71 @@ def test_bf16_autocast_loss_and_grads_close_to_fp32():
     assert low_grads.keys() == grads.keys()
     flat, low_flat = (torch.cat([g[n].flatten() for n in grads]) for g in (grads, low_grads))
     assert F.cosine_similarity(low_flat, flat, dim=0) > 0.99
+
+
+@pytest.mark.parametrize('cfg_fn', [_v1_cfg, _v2_cfg], ids=['v1', 'v2'])
+def test_last_blocks_on_masked_rows_give_the_full_computations_losses_and_grads(
+        cfg_fn, monkeypatch):
+    """With the same mask count per image the last backbone / neck block computes only the
+    rows the loss reads; the losses and every gradient equal the all-token route's."""
+    torch.manual_seed(0)
+    cfg = cfg_fn()
+    cfg['backbone']['drop_path_rate'] = 0.3  # the per-image draws must line up too
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.train()
+    inputs, samples, _ = _batch(b=4, per_image=7)
+
+    def run():
+        model.zero_grad()
+        torch.manual_seed(1)
+        losses = model.loss(inputs, samples)
+        sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+        return losses, {n: p.grad.clone() for n, p in model.named_parameters()
+                        if p.grad is not None}
+
+    rows_losses, rows_grads = run()
+    beit_module = sys.modules[type(model).__module__]
+    monkeypatch.setattr(beit_module, 'masked_rows', lambda mask: None)  # all tokens
+    full_losses, full_grads = run()
+    for key in full_losses:
+        torch.testing.assert_close(rows_losses[key], full_losses[key], atol=1e-5, rtol=1e-5)
+    assert rows_grads.keys() == full_grads.keys()
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(rows_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_last_blocks_on_masked_rows_skip_the_unmasked_rows_flops():
+    from torch.utils.flop_counter import FlopCounterMode
+    model = MODELS.build(_v2_cfg()).eval()
+    flops = {}
+    for per_image in (4, GRID * GRID):  # every cell masked: the last blocks see every row
+        inputs, samples, _ = _batch(per_image=per_image)
+        with FlopCounterMode(display=False) as counter:
+            model.loss(inputs, samples)
+        flops[per_image] = counter.get_total_flops()
+    assert flops[4] < flops[GRID * GRID]
+
+
+def test_frozen_cast_once_is_opt_in_and_gives_the_same_losses():
+    torch.manual_seed(0)
+    cfg = _v2_cfg()
+    cfg['target_generator'] = dict(
+        type='VQKDTokenizer', encoder=dict(arch=dict(embed_dims=16, num_layers=2, num_heads=2),
+                                           img_size=8, patch_size=2),
+        num_tokens=32, code_dims=8, decoder=None)
+    default = MODELS.build(cfg)
+    default.init_weights()
+    assert default._tokenizer_autocast is None  # no copy held: no extra memory
+    cached = MODELS.build(dict(cfg, frozen_cast_once=True))
+    cached.load_state_dict(default.state_dict())
+    default.eval(), cached.eval()
+    inputs, samples, _ = _batch(per_image=5)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        want, got = default.loss(inputs, samples), cached.loss(inputs, samples)
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], atol=0, rtol=0, msg=key)
+    assert cached._tokenizer_autocast._copy is not None
 
 
 def test_build_fails_when_neck_and_backbone_disagree():

@@ -55,6 +55,26 @@ def test_neck_masked_index_returns_only_selected_tokens():
     assert torch.allclose(agg, full_agg.reshape(-1, 16)[patch], atol=1e-6)
 
 
+def test_neck_masked_rows_with_row_restricted_backbone_equal_masked_index():
+    torch.manual_seed(0)
+    backbone, neck = _backbone(), _neck()
+    x = torch.randn(2, 3, 16, 16)
+    rows = torch.tensor([[1, 5, 9], [2, 3, 16]])  # 3 masked tokens per image (CLS = 0)
+    bias = backbone.rel_pos_bias()
+    full = neck(backbone.forward_tokens(x), bias,
+                masked_index=(rows + torch.tensor([[0], [17]])).flatten())
+    last_rows = torch.cat([torch.zeros(2, 1, dtype=torch.long), rows], dim=1)
+    tokens = backbone.forward_tokens(x, last_rows=last_rows)
+    assert tokens[3].shape == (2, 4, 16) and tokens[2].shape == (2, 17, 16)
+    part = neck(tokens, bias, masked_rows=rows)
+    for got, want in zip(part, full):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match='pass last_rows to forward_tokens'):
+        neck(backbone.forward_tokens(x), bias, masked_rows=rows)
+    with pytest.raises(ValueError, match='not both'):
+        neck(tokens, bias, masked_index=rows.flatten(), masked_rows=rows)
+
+
 def test_check_backbone_names_the_setting_when_early_layer_missing():
     neck = _neck(early_layers=2)
     with pytest.raises(ValueError, match=r'backbone.out_indices=\[1, 3\]'):

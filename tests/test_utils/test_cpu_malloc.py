@@ -1,0 +1,62 @@
+"""Keeping freed memory in the process: a bf16 training step that frees and re-allocates its
+activations, weight casts and gradients stops page-faulting them, with the same peak RSS."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+PROBE = r'''
+import json, resource, sys, torch
+from mmbeit.utils.cpu_malloc import keep_freed_memory
+applied = keep_freed_memory() if sys.argv[1] == 'tuned' else False
+torch.manual_seed(0)
+model = torch.nn.Sequential(*[torch.nn.Sequential(
+    torch.nn.Linear(384, 1536), torch.nn.GELU(), torch.nn.Linear(1536, 384)) for _ in range(4)])
+optimizer = torch.optim.AdamW(model.parameters(), fused=True)
+x = torch.randn(2048, 384)
+
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+def step():
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss = model(x).float().square().mean()
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+
+for _ in range(3):  # warm-up: optimizer states, blocks placed in the heap
+    step()
+before = faults()
+for _ in range(10):
+    step()
+peak = next(int(line.split()[1]) for line in open('/proc/self/status')
+            if line.startswith('VmHWM'))
+print(json.dumps(dict(applied=applied, faults=faults() - before, peak_kib=peak)))
+'''
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc malloc')
+
+
+def _probe(mode: str, **env) -> dict:
+    out = subprocess.run([sys.executable, '-c', PROBE, mode], capture_output=True, text=True,
+                         env={**os.environ, **env}, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_training_steps_reuse_freed_memory_without_page_faults_or_a_higher_peak():
+    default, tuned = _probe('default'), _probe('tuned')
+    assert tuned['applied'] is True
+    # glibc's default maps fresh pages for the large blocks of every step (100k to 200k
+    # faults in 10 steps, by the allocation order of the run); with freed memory kept, the
+    # steps fault almost nothing (0 to 1.5k)
+    assert default['faults'] > 8_000, default
+    assert tuned['faults'] < 3_000, tuned
+    assert tuned['peak_kib'] <= default['peak_kib'] * 1.05, (tuned, default)
+
+
+def test_environment_switch_turns_it_off():
+    off = _probe('tuned', MMBEIT_MALLOC_TUNING='0')
+    assert off['applied'] is False and off['faults'] > 8_000, off
