@@ -6,9 +6,10 @@ call. For a frozen tokenizer or teacher these casts give the same tensors every 
 before that the fresh pages made them ~7 %). :class:`AutocastWeights` keeps one copy of the
 module whose linear / conv weights are already in the autocast dtype: autocast then finds
 bf16 / fp16 weights and casts nothing, and the outputs are bit-identical (the same rounded
-weights meet the same kernels). Norms, codebooks and other tensors stay fp32, as autocast reads them. A module
-with its own parameter names (DALL-E's convs) casts itself in ``cast_for_autocast(dtype)``; a
-module that runs with autocast off sets ``autocast_fp32 = True`` and is kept (with its children).
+weights meet the same kernels). Norms, codebooks and other tensors stay fp32, as autocast reads
+them. A module with its own parameter names (DALL-E's convs) casts itself in
+``cast_for_autocast(dtype)``; a module that runs with autocast off sets ``autocast_fp32 = True``
+and is kept (with its children).
 
 The copy is not a submodule (``state_dict``, ``parameters()``, DDP and ``.to()`` see the fp32
 original only). It is remade when autocast's dtype or the device changes, or when any of the
