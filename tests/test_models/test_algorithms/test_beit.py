@@ -184,6 +184,29 @@ def test_last_blocks_on_masked_rows_give_the_full_computations_losses_and_grads(
         torch.testing.assert_close(rows_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
+def test_masked_rows_route_under_activation_checkpointing_gives_the_same_grads():
+    inputs, samples, _ = _batch(b=4, per_image=7)
+    results = []
+    for with_cp in (False, True):
+        torch.manual_seed(0)
+        cfg = _v2_cfg()
+        cfg['backbone'].update(with_cp=with_cp, drop_path_rate=0.3)
+        cfg['neck'].update(with_cp=with_cp)
+        model = MODELS.build(cfg)
+        model.init_weights()
+        model.train()
+        torch.manual_seed(1)
+        losses = model.loss(inputs, samples)
+        (losses['loss'] + losses['loss_agg']).backward()
+        results.append((losses['loss'].detach(),
+                        {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))
+    (loss, grads), (loss_cp, grads_cp) = results
+    torch.testing.assert_close(loss_cp, loss, atol=0, rtol=0)
+    assert grads_cp.keys() == grads.keys()
+    for name, grad in grads.items():
+        torch.testing.assert_close(grads_cp[name], grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
 def test_last_blocks_on_masked_rows_skip_the_unmasked_rows_flops():
     from torch.utils.flop_counter import FlopCounterMode
     model = MODELS.build(_v2_cfg()).eval()
