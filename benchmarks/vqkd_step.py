@@ -17,7 +17,9 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from step_harness import count_flops, keep_freed_memory, matmul_peak_flops, mfu  # noqa: E402
+from step_harness import count_flops, matmul_peak_flops, mfu  # noqa: E402
+
+from mmbeit.utils.cpu_malloc import keep_freed_memory  # noqa: E402
 
 
 def build(img_size: int):

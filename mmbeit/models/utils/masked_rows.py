@@ -18,7 +18,9 @@ def masked_rows(mask: torch.Tensor, offset: int = 1) -> Optional[torch.Tensor]:
         LongTensor (B, R) in ascending order per image (the order of ``mask.nonzero()``), or
         None for ragged or empty masks.
     """
-    counts = mask.sum(1)
-    if mask.shape[0] == 0 or bool(counts[0] == 0) or bool((counts != counts[0]).any()):
+    if mask.shape[0] == 0:
+        return None
+    low, high = torch.stack(torch.aminmax(mask.sum(1))).tolist()  # one host sync
+    if low == 0 or low != high:
         return None
     return mask.nonzero()[:, 1].view(mask.shape[0], -1) + offset
