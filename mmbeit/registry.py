@@ -13,6 +13,7 @@ import the parent's locations).
 """
 from typing import Optional
 
+from mmengine import registry as mmengine_registry
 from mmengine.registry import Registry
 from mmpretrain import registry as mmpretrain_registry
 
@@ -42,6 +43,9 @@ HOOKS = _child('HOOKS', 'mmbeit.engine')
 OPTIM_WRAPPERS = _child('OPTIM_WRAPPERS', 'mmbeit.engine')
 OPTIM_WRAPPER_CONSTRUCTORS = _child('OPTIM_WRAPPER_CONSTRUCTORS', 'mmbeit.engine')
 MODEL_WRAPPERS = _child('MODEL_WRAPPERS', 'mmbeit.engine')
+# FlexibleRunner strategies: mmpretrain has no registry of its own, so a direct child of the root
+STRATEGIES = Registry('strategy', parent=mmengine_registry.STRATEGIES, scope='mmbeit',
+                      locations=['mmbeit.engine'])
 DATASETS = _child('DATASETS', 'mmbeit.datasets')
 DATA_SAMPLERS = _child('DATA_SAMPLERS')
 TRANSFORMS = _child('TRANSFORMS', 'mmbeit.datasets')

@@ -3,10 +3,13 @@
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--zero]
         [--auto-scale-lr] [--cfg-options KEY=VALUE ...] [--launcher none|pytorch|slurm|mpi]
 
-A config with a ``strategy`` (MMEngine's FSDPStrategy / DeepSpeedStrategy / DDPStrategy) runs
-in MMEngine's ``FlexibleRunner``; every other config in the plain ``Runner``. MMEngine's
-``compile`` setting (``--cfg-options compile=True`` or ``compile.backend=...``) compiles the
-model's forward (``mmbeit.CompileModelHook``); the optimizer step stays eager.
+A config with a ``strategy`` (FSDPStrategy / DeepSpeedStrategy / DDPStrategy) runs in MMEngine's
+``FlexibleRunner``; every other config in the plain ``Runner``. ``FSDPStrategy`` means
+:class:`mmbeit.engine.runner.FSDPStrategy` (global-norm clipping, weight-decay groups by shape,
+frozen tokenizers kept whole, resume on torch >= 2.1), which ``FlexibleRunner`` would not find
+by its plain name. MMEngine's ``compile`` setting (``--cfg-options compile=True`` or
+``compile.backend=...``) compiles the model's forward (``mmbeit.CompileModelHook``); the
+optimizer step stays eager.
 """
 from __future__ import annotations
 
@@ -91,6 +94,14 @@ def use_zero(cfg: Config, launcher: str) -> None:
                                        optimizer_type=optimizer.type)
 
 
+def use_mmbeit_fsdp(cfg: Config) -> None:
+    """``strategy.type='FSDPStrategy'`` -> mmbeit's subclass (FlexibleRunner builds the strategy
+    before it enters the config's default scope, so the plain name gets MMEngine's)."""
+    strategy = cfg.get('strategy')
+    if strategy is not None and strategy.get('type') == 'FSDPStrategy':
+        strategy['type'] = 'mmbeit.FSDPStrategy'
+
+
 def use_compile(cfg: Config) -> None:
     """MMEngine's ``compile`` setting -> :class:`mmbeit.CompileModelHook` (forward only)."""
     options = cfg.pop('compile', None)
@@ -136,6 +147,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     if args.zero:
         use_zero(cfg, args.launcher)
+    use_mmbeit_fsdp(cfg)
     use_compile(cfg)
     optimizer_type = cfg.get('optim_wrapper', {}).get('optimizer', {}).get('type', '')
     hooks = cfg.setdefault('custom_hooks', [])

@@ -3,8 +3,8 @@
 torch >= 2.6 unpickles with ``weights_only=True`` by default, which refuses MMEngine's resume
 state (``HistoryBuffer`` objects and numpy arrays in the message hub). Instead of switching the
 protection off, mmbeit allow-lists exactly what MMEngine checkpoints and the official releases
-contain (tensors, containers, MMEngine training state, the ``argparse.Namespace`` that unilm /
-moco-v3 files keep under ``args``) and reads every file with
+contain (tensors, containers, MMEngine training state, FSDP's ``ShardedTensor`` records, the
+``argparse.Namespace`` that unilm / moco-v3 files keep under ``args``) and reads every file with
 ``torch.load(..., weights_only=True)``. Anything else a file tries to import while being
 unpickled (e.g. ``os.system``) is refused, naming it.
 
@@ -67,25 +67,62 @@ def _numpy_globals() -> List[Any]:
             *dtypes, *{type(np.dtype(t)) for t in dtypes}]
 
 
-def _history_buffer_getattr(obj: Any, name: str) -> Any:
+def _sharded_tensor_globals() -> List[Any]:
+    """The classes of an FSDP ``state_dict_cfg='local'`` checkpoint (one ``ShardedTensor``
+    per parameter shard): torch's own metadata records, empty without ``torch.distributed``."""
+    try:
+        from torch.distributed._shard.metadata import ShardMetadata
+        from torch.distributed._shard.sharded_tensor.api import ShardedTensor
+        from torch.distributed._shard.sharded_tensor.metadata import (
+            MEM_FORMAT_ENCODING,
+            ShardedTensorMetadata,
+            TensorProperties,
+        )
+        from torch.distributed._shard.sharded_tensor.shard import Shard
+        from torch.distributed._shard.sharding_spec.api import EnumerableShardingSpec
+        from torch.distributed._shard.sharding_spec.chunk_sharding_spec import (
+            ChunkShardingSpec,
+        )
+        from torch.distributed.remote_device import _remote_device
+    except ImportError:  # pragma: no cover  (torch built without distributed)
+        return []
+    return [ShardedTensor, ShardedTensor.ProcessGroupState, Shard, ShardMetadata,
+            ShardedTensorMetadata, TensorProperties, MEM_FORMAT_ENCODING, ChunkShardingSpec,
+            EnumerableShardingSpec, _remote_device]
+
+
+def _allowed_attributes() -> Dict[Any, Dict[str, Any]]:
+    """What a file may reach through ``getattr(owner, name)``: owner -> {name: value}."""
+    allowed: Dict[Any, Dict[str, Any]] = {HistoryBuffer: dict(HistoryBuffer._statistics_methods)}
+    for cls in _sharded_tensor_globals():
+        record = getattr(cls, 'ProcessGroupState', None)
+        if record is not None:  # ShardedTensor pickles its process-group record this way
+            allowed[cls] = {'ProcessGroupState': record}
+    return allowed
+
+
+def _restricted_getattr(obj: Any, name: str) -> Any:
     """Stands in for ``builtins.getattr`` while unpickling.
 
-    ``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer, 'mean')``;
-    a general ``getattr`` would let a file reach any attribute of any allowed object, so only
-    the buffer's registered statistics methods are handed out.
+    ``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer, 'mean')`` and
+    ``ShardedTensor`` its state record as ``getattr(ShardedTensor, 'ProcessGroupState')``; a
+    general ``getattr`` would let a file reach any attribute of any allowed object, so only
+    those attributes are handed out.
     """
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
-        return HistoryBuffer._statistics_methods[name]
+    for owner, names in _allowed_attributes().items():
+        if obj is owner and name in names:
+            return names[name]
     raise UnsafeCheckpointError(f'checkpoint asks for getattr({obj!r}, {name!r}); only '
-                                'HistoryBuffer statistics methods are allowed')
+                                'HistoryBuffer statistics methods and ShardedTensor.'
+                                'ProcessGroupState are allowed')
 
 
 def safe_globals() -> List[Any]:
-    """Every non-tensor type an MMEngine checkpoint (meta, message hub, schedulers) or an
-    official release (``args``) pickles."""
+    """Every non-tensor type an MMEngine checkpoint (meta, message hub, schedulers), a sharded
+    FSDP checkpoint (``ShardedTensor`` records) or an official release (``args``) pickles."""
     HistoryBuffer()  # registers the default statistics methods (min / max / current / mean)
-    return [HistoryBuffer, argparse.Namespace, *_numpy_globals(),
-            (_history_buffer_getattr, 'builtins.getattr')]
+    return [HistoryBuffer, argparse.Namespace, *_numpy_globals(), *_sharded_tensor_globals(),
+            (_restricted_getattr, 'builtins.getattr')]
 
 
 def _allowed_names() -> set:

@@ -88,6 +88,7 @@ IN1K_SCHEDULES = {
     'configs/beitv2/beitv2_vit-base-p16_16xb128-amp-coslr-1600e_in1k.py': (1600, (0.9, 0.999)),
     'configs/beitv2/beitv2_vit-large-p16_16xb128-amp-coslr-300e_in1k.py': (300, (0.9, 0.98)),
     'configs/beitv2/beitv2_vit-large-p16_16xb128-amp-coslr-1600e_in1k.py': (1600, (0.9, 0.999)),
+    'configs/beitv2/beitv2_vit-large-p16_16xb128-fsdp-amp-coslr-300e_in1k.py': (300, (0.9, 0.98)),
 }
 
 

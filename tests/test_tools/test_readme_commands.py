@@ -75,6 +75,12 @@ COMMANDS = {
          LAUNCH + 'test_dist_test_sh_cli'),
     'bash tools/dist_train.sh CONFIG N --zero':
         (TORCHRUN + 'test_zero_run_checkpoints_and_resumes_to_the_same_weights',),
+    'bash tools/dist_train.sh configs/beitv2/'
+    'beitv2_vit-large-p16_16xb128-fsdp-amp-coslr-300e_in1k.py 16':
+        (TORCHRUN + 'test_fsdp_run_checkpoints_and_resumes_to_the_same_weights',
+         'tests/test_engine/test_fsdp_strategy.py',
+         'tests/test_tools/test_train_args.py::test_plain_fsdp_strategy_means_mmbeits',
+         'tests/test_configs/test_beit_configs.py::test_config_runs_two_iterations'),
     'python benchmarks/codebook_usage.py': ('tests/test_benchmarks/test_codebook_usage.py',),
     # own images
     'OWN="train_dataloader.dataset.type=UnlabeledImageFolder '

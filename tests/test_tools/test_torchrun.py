@@ -78,3 +78,25 @@ def test_dist_test_sh_two_ranks_gather_all_predictions_into_out(tmp_path, digits
     log = out.stdout + out.stderr
     top1 = float(re.search(r'accuracy/top1: ([0-9.]+)', log).group(1))
     check_predictions_file(tmp_path / 'results.pkl', {'accuracy/top1': top1})
+
+
+def test_fsdp_run_checkpoints_and_resumes_to_the_same_weights(tmp_path, digits_root):
+    """``strategy.type=FSDPStrategy`` through tools/dist_train.sh (FlexibleRunner, clipped
+    gradients): consolidated checkpoints, and an exact resume (the BEiT v2 model, its frozen
+    tokenizer and one process's weights: tests/test_engine/test_fsdp_strategy.py)."""
+    cfg = write_tiny_config(tmp_path / 'cfg.py', REPO_ROOT, digits_root, iters=4, ckpt_every=2)
+    options = ['--cfg-options', 'strategy.type=FSDPStrategy',
+               'optim_wrapper.clip_grad.max_norm=0.1']
+    full = _launcher('dist_train.sh', cfg, '2', '--work-dir', str(tmp_path / 'full'), *options)
+    assert full.returncode == 0, full.stderr[-3000:]
+    (tmp_path / 'run').mkdir()
+    (tmp_path / 'run' / 'iter_2.pth').write_bytes((tmp_path / 'full' / 'iter_2.pth').read_bytes())
+    resumed = _launcher('dist_train.sh', cfg, '2', '--work-dir', str(tmp_path / 'run'),
+                        '--resume', str(tmp_path / 'run' / 'iter_2.pth'), *options)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 'resumed epoch: 0, iter: 2' in resumed.stdout + resumed.stderr
+    a = torch.load(tmp_path / 'full' / 'iter_4.pth', weights_only=False)
+    b = torch.load(tmp_path / 'run' / 'iter_4.pth', weights_only=False)
+    assert a['optimizer']['state'] and a['state_dict'].keys() == b['state_dict'].keys()
+    for k in a['state_dict']:
+        assert torch.equal(a['state_dict'][k], b['state_dict'][k]), f'{k} differs after resuming'

@@ -54,3 +54,20 @@ def test_config_with_a_strategy_trains_in_flexible_runner(train_tool, tmp_path, 
     train_tool.main([cfg_path, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
                      "strategy.type=SingleDeviceStrategy"])
     assert len(built) == 1 and (tmp_path / 'work' / 'iter_2.pth').exists()
+
+
+def test_plain_fsdp_strategy_means_mmbeits(train_tool, tmp_path, digits_root):
+    """FlexibleRunner builds the strategy before entering the mmbeit scope: the plain name
+    would get MMEngine's FSDPStrategy (rank-local clipping, no resume on torch >= 2.1)."""
+    from mmengine.registry import STRATEGIES
+
+    from mmbeit.engine.runner import FSDPStrategy
+
+    cfg_path = write_tiny_config(tmp_path / 'cfg.py', REPO_ROOT, digits_root)
+    args = train_tool.parse_args([cfg_path, '--cfg-options', 'strategy.type=FSDPStrategy'])
+    cfg = train_tool.merge_args(Config.fromfile(cfg_path), args)
+    assert cfg.strategy.type == 'mmbeit.FSDPStrategy'
+    assert type(STRATEGIES.build(cfg.strategy)) is FSDPStrategy  # no default scope needed
+    fsdp_recipe = Config.fromfile(str(REPO_ROOT / 'configs/beitv2/beitv2_vit-large-p16_16xb128-'
+                                                  'fsdp-amp-coslr-300e_in1k.py'))
+    assert type(STRATEGIES.build(fsdp_recipe.strategy)) is FSDPStrategy

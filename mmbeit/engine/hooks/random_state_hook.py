@@ -68,7 +68,11 @@ class RandomStateHook(Hook):
     On resume, an iteration-based loop gets the states back right after MMEngine fast-forwards
     the dataloader; an epoch-based loop (resumed at an epoch boundary) before its next epoch.
     Together with MMEngine's own model / optimizer / scheduler / message-hub state this makes
-    a killed-and-resumed CPU run end bit-identical to an uninterrupted one.
+    a killed-and-resumed iteration-based CPU run end bit-identical to an uninterrupted one
+    (the fast-forward replays the data stream). An epoch-based resume continues with the same
+    states in the main process, but what lives elsewhere starts afresh: the generators of
+    persistent dataloader workers and the masks that ``BlockwiseMaskGenerator`` drew ahead. Its
+    augmentations then differ from the uninterrupted run's (the same distribution).
     """
 
     priority = 'VERY_HIGH'

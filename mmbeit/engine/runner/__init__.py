@@ -3,5 +3,7 @@ from .cpu_distributed import (
     close_process_group,
     init_cpu_process_group,
 )
+from .fsdp_strategy import FSDPStrategy
 
-__all__ = ['CPUDistributedDataParallel', 'close_process_group', 'init_cpu_process_group']
+__all__ = ['CPUDistributedDataParallel', 'FSDPStrategy', 'close_process_group',
+           'init_cpu_process_group']
