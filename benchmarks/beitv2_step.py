@@ -151,6 +151,9 @@ def main() -> None:
     harness.add_common_args(parser, batch=4, steps=2)
     parser.add_argument('--with-cp', action='store_true',
                         help="activation checkpointing in mmbeit's backbone (with_cp=True)")
+    parser.add_argument('--breakdown', action='store_true',
+                        help='CPU: one more step per model under a per-op timer: GEMMs, AdamW '
+                        '/ clipping and the rest, and the step 1.25x mmpretrain would need')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -172,6 +175,11 @@ def main() -> None:
             harness.add_cpu_peak_rss(peak, os.path.abspath(__file__), args, list(models), prec,
                                      ['--with-cp'] if args.with_cp else [])
         harness.report(args, prec, times, peak, 'tokenizer + fwd + bwd')
+        if args.breakdown and dev.type == 'cpu':
+            dtype = torch.bfloat16 if prec == 'bf16' else None
+            harness.print_breakdown(times, harness.op_breakdown(
+                list(models), lambda name, dtype=dtype: step(models[name], optims[name], imgs,
+                                                             samples, dtype)), goal=1.25)
 
 
 if __name__ == '__main__':

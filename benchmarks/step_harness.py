@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import MMLogger
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmbeit.utils.cpu_malloc import keep_freed_memory
@@ -140,6 +141,58 @@ def alternate_steps(names: Sequence[str], run_step: Callable[[str], Dict[str, fl
             for name in order:
                 times[name].append(run_step(name))
     return times
+
+
+GEMM_OPS = ('aten.mm.', 'aten.addmm.', 'aten.bmm.', 'aten.baddbmm.')
+OPTIMIZER_OPS = ('adamw', 'aten._foreach_')  # fused / foreach AdamW, clip-norm and its scaling
+
+
+class _OpTimer(TorchDispatchMode):
+    """Seconds per op kind of what runs inside it (CPU: each op is timed as it returns)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds = dict(gemm=0.0, optimizer=0.0, all=0.0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        t0 = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        dt = time.perf_counter() - t0
+        name = str(func)
+        kind = ('gemm' if name.startswith(GEMM_OPS) else
+                'optimizer' if any(k in name for k in OPTIMIZER_OPS) else None)
+        if kind:
+            self.seconds[kind] += dt
+        self.seconds['all'] += dt
+        return out
+
+
+def op_breakdown(names: Sequence[str], run_step: Callable[[str], Any]) -> Dict[str, Dict]:
+    """One step per model under a per-op timer (CPU): seconds in GEMMs (mm / addmm / bmm), in
+    the optimizer (AdamW and gradient clipping) and in all ops."""
+    out = {}
+    for name in names:
+        with _OpTimer() as timer:
+            run_step(name)
+        out[name] = timer.seconds
+    return out
+
+
+def print_breakdown(times: Dict[str, List[Dict[str, float]]], breakdown: Dict[str, Dict],
+                    goal: float) -> None:
+    """Each model's step split into GEMMs / optimizer / the rest (ms, one step with the timer
+    on), then what the first model's step must be for ``goal`` x the second's img/s against
+    what its GEMMs and optimizer alone take."""
+    med = medians(times)
+    for name, sec in breakdown.items():
+        rest = med[name]['total'] - sec['gemm'] - sec['optimizer']
+        print(f'  {name:10s} step {1e3 * med[name]["total"]:.0f} ms = GEMMs '
+              f'{1e3 * sec["gemm"]:.0f} + AdamW / clipping {1e3 * sec["optimizer"]:.0f} + '
+              f'the rest {1e3 * rest:.0f} ms (per-op timer, one step)')
+    ours, theirs = list(times)
+    floor = breakdown[ours]['gemm'] + breakdown[ours]['optimizer']
+    print(f'  {goal:.2f}x {theirs} needs a {ours} step of {1e3 * med[theirs]["total"] / goal:.0f}'
+          f' ms; its GEMMs and optimizer alone take {1e3 * floor:.0f} ms')
 
 
 def medians(times: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, float]]:

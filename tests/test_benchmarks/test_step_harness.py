@@ -75,3 +75,32 @@ def test_timed_step_runs_forward_then_optimizer_step_and_times_both():
     times, out = timed_step(torch.device('cpu'), lambda: calls.append('fwd') or 3.0, _Optim())
     assert out == 3.0 and calls == ['fwd', 'step', 'zero_grad']
     assert set(times) == {'model', 'total'} and times['total'] >= times['model'] >= 0
+
+
+def test_op_breakdown_sorts_gemms_and_optimizer_ops_and_prints_the_goal(capsys):
+    from step_harness import op_breakdown, print_breakdown
+
+    layer = torch.nn.Linear(256, 256)
+    optim = torch.optim.AdamW(layer.parameters(), foreach=True)
+    x = torch.randn(512, 256)
+
+    def run(name):
+        layer(x).square().mean().backward()  # addmm forward, mm backward
+        if name == 'b':
+            torch.nn.utils.clip_grad_norm_(layer.parameters(), 1.0)  # _foreach_norm / _mul_
+            optim.step()  # _foreach_ AdamW
+        optim.zero_grad()
+
+    seconds = op_breakdown(['a', 'b'], run)
+    assert seconds['a']['gemm'] > 0 and seconds['a']['optimizer'] == 0
+    assert seconds['b']['gemm'] > 0 and seconds['b']['optimizer'] > 0
+    assert all(s['all'] >= s['gemm'] + s['optimizer'] for s in seconds.values())
+    times = {'a': [dict(model=0.5, total=1.0)], 'b': [dict(model=1.0, total=2.5)]}
+    print_breakdown(times, {'a': dict(gemm=0.6, optimizer=0.1, all=0.9),
+                            'b': dict(gemm=2.0, optimizer=0.1, all=2.4)}, goal=1.25)
+    assert capsys.readouterr().out.splitlines() == [
+        '  a          step 1000 ms = GEMMs 600 + AdamW / clipping 100 + the rest 300 ms '
+        '(per-op timer, one step)',
+        '  b          step 2500 ms = GEMMs 2000 + AdamW / clipping 100 + the rest 400 ms '
+        '(per-op timer, one step)',
+        '  1.25x b needs a a step of 2000 ms; its GEMMs and optimizer alone take 700 ms']
