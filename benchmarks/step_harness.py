@@ -180,15 +180,15 @@ def op_breakdown(names: Sequence[str], run_step: Callable[[str], Any]) -> Dict[s
 
 def print_breakdown(times: Dict[str, List[Dict[str, float]]], breakdown: Dict[str, Dict],
                     goal: float) -> None:
-    """Each model's step split into GEMMs / optimizer / the rest (ms, one step with the timer
-    on), then what the first model's step must be for ``goal`` x the second's img/s against
-    what its GEMMs and optimizer alone take."""
+    """Each model's median step split into GEMMs / optimizer (timed per op in one more step) /
+    the rest (ms), then what the first model's step must be for ``goal`` x the second's img/s
+    against what its GEMMs and optimizer alone take."""
     med = medians(times)
     for name, sec in breakdown.items():
         rest = med[name]['total'] - sec['gemm'] - sec['optimizer']
         print(f'  {name:10s} step {1e3 * med[name]["total"]:.0f} ms = GEMMs '
               f'{1e3 * sec["gemm"]:.0f} + AdamW / clipping {1e3 * sec["optimizer"]:.0f} + '
-              f'the rest {1e3 * rest:.0f} ms (per-op timer, one step)')
+              f'the rest {1e3 * rest:.0f} ms (GEMMs, AdamW timed per op)')
     ours, theirs = list(times)
     floor = breakdown[ours]['gemm'] + breakdown[ours]['optimizer']
     print(f'  {goal:.2f}x {theirs} needs a {ours} step of {1e3 * med[theirs]["total"] / goal:.0f}'

@@ -100,7 +100,7 @@ def test_op_breakdown_sorts_gemms_and_optimizer_ops_and_prints_the_goal(capsys):
                             'b': dict(gemm=2.0, optimizer=0.1, all=2.4)}, goal=1.25)
     assert capsys.readouterr().out.splitlines() == [
         '  a          step 1000 ms = GEMMs 600 + AdamW / clipping 100 + the rest 300 ms '
-        '(per-op timer, one step)',
+        '(GEMMs, AdamW timed per op)',
         '  b          step 2500 ms = GEMMs 2000 + AdamW / clipping 100 + the rest 400 ms '
-        '(per-op timer, one step)',
+        '(GEMMs, AdamW timed per op)',
         '  1.25x b needs a a step of 2000 ms; its GEMMs and optimizer alone take 700 ms']
