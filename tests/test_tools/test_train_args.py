@@ -36,6 +36,10 @@ def test_zero_without_launcher_or_with_a_non_torch_optimizer_says_what_to_do(
                                   '--cfg-options', 'optim_wrapper.optimizer.type=LARS'])
     with pytest.raises(SystemExit, match="torch.optim optimizers only.*'LARS'"):
         train_tool.merge_args(Config.fromfile(cfg_path), args)
+    args = train_tool.parse_args([cfg_path, '--zero', '--launcher', 'pytorch',
+                                  '--cfg-options', 'strategy.type=FSDPStrategy'])
+    with pytest.raises(SystemExit, match="--zero and strategy.type='FSDPStrategy' both shard"):
+        train_tool.merge_args(Config.fromfile(cfg_path), args)
 
 
 def test_config_with_a_strategy_trains_in_flexible_runner(train_tool, tmp_path, digits_root,
