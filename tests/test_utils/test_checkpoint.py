@@ -60,16 +60,26 @@ def test_missing_checkpoint_or_folder_names_the_path(tmp_path):
 
 
 class _GetattrPayload:
+    def __init__(self, owner: str, name: str) -> None:
+        self.owner, self.name = owner, name
+
     def __reduce__(self):
         from mmengine.logging import HistoryBuffer
+        from torch.distributed._shard.sharded_tensor.api import ShardedTensor
 
-        return (getattr, (HistoryBuffer, '__init__'))
+        owner = dict(HistoryBuffer=HistoryBuffer, ShardedTensor=ShardedTensor)[self.owner]
+        return (getattr, (owner, self.name))
 
 
-def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
+@pytest.mark.parametrize('owner,name', [('HistoryBuffer', '__init__'),
+                                        ('ShardedTensor', '__setstate__'),
+                                        ('ShardedTensor', '_init_from_local_shards')])
+def test_getattr_is_limited_to_statistics_and_the_sharded_tensor_record(tmp_path, owner, name):
+    """HistoryBuffer's statistics methods and ShardedTensor.ProcessGroupState (FSDP's per-rank
+    checkpoints, loaded in tests/test_engine/test_fsdp_strategy.py) only."""
     path = tmp_path / 'probe.pth'
-    torch.save({'meta': _GetattrPayload()}, path)
-    with pytest.raises(UnsafeCheckpointError, match='__init__'):
+    torch.save({'meta': _GetattrPayload(owner, name)}, path)
+    with pytest.raises(UnsafeCheckpointError, match=name):
         load_checkpoint(str(path))
 
 
