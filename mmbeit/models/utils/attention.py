@@ -36,7 +36,9 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     Shapes: q (B, heads, Nq, d), k, v (B, heads, Nk, d), bias broadcastable to
     (B, heads, Nq, Nk) -> (B, heads, Nq, d).
     """
-    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))
+    # k as rows (one cheap copy out of the qkv projection) and its transpose as a view: bmm
+    # reads it transposed, where a transposed k view would be copied column by column
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.contiguous().transpose(-2, -1))
     if bias is not None:
         scores = scores.add_(bias)  # matmul saves its inputs, not its output: in place is safe
     weights = scores.softmax(dim=-1)
