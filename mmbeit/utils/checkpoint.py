@@ -21,12 +21,13 @@ unpickled (e.g. ``os.system``) is refused, naming it.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import os.path as osp
 import pickle
 import re
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -67,7 +68,8 @@ def _numpy_globals() -> List[Any]:
             *dtypes, *{type(np.dtype(t)) for t in dtypes}]
 
 
-def _sharded_tensor_globals() -> List[Any]:
+@functools.cache
+def _sharded_tensor_globals() -> Tuple[Any, ...]:
     """The classes of an FSDP ``state_dict_cfg='local'`` checkpoint (one ``ShardedTensor``
     per parameter shard): torch's own metadata records, empty without ``torch.distributed``."""
     try:
@@ -85,20 +87,10 @@ def _sharded_tensor_globals() -> List[Any]:
         )
         from torch.distributed.remote_device import _remote_device
     except ImportError:  # pragma: no cover  (torch built without distributed)
-        return []
-    return [ShardedTensor, ShardedTensor.ProcessGroupState, Shard, ShardMetadata,
+        return ()
+    return (ShardedTensor, ShardedTensor.ProcessGroupState, Shard, ShardMetadata,
             ShardedTensorMetadata, TensorProperties, MEM_FORMAT_ENCODING, ChunkShardingSpec,
-            EnumerableShardingSpec, _remote_device]
-
-
-def _allowed_attributes() -> Dict[Any, Dict[str, Any]]:
-    """What a file may reach through ``getattr(owner, name)``: owner -> {name: value}."""
-    allowed: Dict[Any, Dict[str, Any]] = {HistoryBuffer: dict(HistoryBuffer._statistics_methods)}
-    for cls in _sharded_tensor_globals():
-        record = getattr(cls, 'ProcessGroupState', None)
-        if record is not None:  # ShardedTensor pickles its process-group record this way
-            allowed[cls] = {'ProcessGroupState': record}
-    return allowed
+            EnumerableShardingSpec, _remote_device)
 
 
 def _restricted_getattr(obj: Any, name: str) -> Any:
@@ -109,9 +101,11 @@ def _restricted_getattr(obj: Any, name: str) -> Any:
     general ``getattr`` would let a file reach any attribute of any allowed object, so only
     those attributes are handed out.
     """
-    for owner, names in _allowed_attributes().items():
-        if obj is owner and name in names:
-            return names[name]
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return HistoryBuffer._statistics_methods[name]
+    sharded = _sharded_tensor_globals()
+    if name == 'ProcessGroupState' and sharded and obj is sharded[0]:  # ShardedTensor
+        return obj.ProcessGroupState
     raise UnsafeCheckpointError(f'checkpoint asks for getattr({obj!r}, {name!r}); only '
                                 'HistoryBuffer statistics methods and ShardedTensor.'
                                 'ProcessGroupState are allowed')
