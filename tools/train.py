@@ -84,7 +84,7 @@ def use_zero(cfg: Config, launcher: str) -> None:
     if launcher == 'none':
         raise SystemExit('--zero shards optimizer states across ranks: start several with '
                          'tools/dist_train.sh CONFIG N (or --launcher pytorch / slurm)')
-    strategy = str(cfg.get('strategy', {}).get('type', ''))
+    strategy = str((cfg.get('strategy') or {}).get('type', ''))
     if strategy.endswith(('FSDPStrategy', 'DeepSpeedStrategy')):
         raise SystemExit(f'--zero and strategy.type={strategy!r} both shard the optimizer '
                          'states: drop --zero (the strategy shards more: parameters and '
