@@ -60,7 +60,12 @@ class DALLEConv2d(nn.Module):
         if not self.fp32:
             return F.conv2d(x, self.w, self.b, padding=pad)
         with torch.autocast(x.device.type, enabled=False):
-            return F.conv2d(x.float(), self.w, self.b, padding=pad)
+            return F.conv2d(x.to(self.w.dtype), self.w, self.b, padding=pad)
+
+
+def _fp32_or_wider(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in fp32, or as it is when already fp64 (the parity tests run in fp64)."""
+    return t if t.dtype == torch.float64 else t.float()
 
 
 class DALLEResBlock(nn.Module):
@@ -268,8 +273,8 @@ class DALLEdVAE(BaseModule):
         return prefix
 
     def map_inputs(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in ``input_range`` -> mapped pixels in [eps, 1 - eps], fp32."""
-        images = images.float()
+        """Images in ``input_range`` -> mapped pixels in [eps, 1 - eps], fp32 (or fp64)."""
+        images = _fp32_or_wider(images)
         if self.input_range == 'mapped':
             return images
         if self.input_range == 'byte':
@@ -285,7 +290,7 @@ class DALLEdVAE(BaseModule):
     def encode_logits(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) images in ``input_range`` -> (B, V, H/f, W/f) fp32 logits."""
         self._check_images(images)
-        return self.encoder(self.map_inputs(images)).float()
+        return _fp32_or_wider(self.encoder(self.map_inputs(images)))
 
     @torch.no_grad()
     def tokenize(self, images: torch.Tensor) -> torch.Tensor:
@@ -304,7 +309,7 @@ class DALLEdVAE(BaseModule):
 
     def stats_to_pixels(self, stats: torch.Tensor) -> torch.Tensor:
         """(B, 2C, H, W) statistics -> (B, C, H, W) images in [0, 1] (the location ``mu``)."""
-        mu = stats[:, :self.decoder.out_channels].float()
+        mu = _fp32_or_wider(stats[:, :self.decoder.out_channels])
         return unmap_pixels(torch.sigmoid(mu), self.eps)
 
     @torch.no_grad()
