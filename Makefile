@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.mmbeit-installed
 PYTEST_ARGS ?=
+# demo precision: auto (bf16 autocast only on CPUs with AMX-BF16 / AVX512-BF16), fp32, bf16
+PRECISION ?= auto
 
 .PHONY: install test lint demo clean-venv
 
@@ -34,7 +36,7 @@ test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) tools/demo.py --work-dir work_dirs/demo
+	$(PY) tools/demo.py --work-dir work_dirs/demo --precision $(PRECISION)
 
 clean-venv:
 	rm -rf $(VENV)

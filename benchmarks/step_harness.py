@@ -18,6 +18,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmbeit.utils.cpu_malloc import keep_freed_memory
+from mmbeit.utils.cpu_precision import cpu_bf16_is_fast
 
 # torch's AdamW implementations, each named in full so that a recipe's own choice (e.g. the
 # configs' fused=True) cannot combine with the one asked for
@@ -48,6 +49,13 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def default_precisions() -> List[str]:
+    """fp32, plus bf16 where it runs in hardware (any GPU run, CPUs with bf16 matmuls)."""
+    if torch.cuda.is_available() or cpu_bf16_is_fast()[0]:
+        return ['fp32', 'bf16']
+    return ['fp32']
+
+
 def add_common_args(parser: argparse.ArgumentParser, batch: int, steps: int) -> None:
     """The flags every step benchmark has (see benchmarks/README.md)."""
     parser.add_argument('--batch', type=int, default=batch)
@@ -56,8 +64,10 @@ def add_common_args(parser: argparse.ArgumentParser, batch: int, steps: int) -> 
     parser.add_argument('--steps', type=int, default=steps,
                         help='timed steps per model per round')
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--precision', nargs='+', default=['fp32', 'bf16'],
-                        choices=['fp32', 'bf16'])
+    parser.add_argument('--precision', nargs='+', default=default_precisions(),
+                        choices=['fp32', 'bf16'],
+                        help='default: fp32 and bf16 autocast on GPUs and on CPUs with '
+                        'AMX-BF16 / AVX512-BF16; fp32 alone on other CPUs (bf16 emulated)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     parser.add_argument('--optimizer-impl', default='foreach', choices=list(ADAMW_IMPL),

@@ -1,6 +1,7 @@
 """The end-to-end demo on the embedded digits data, with a report.
 
-    python tools/demo.py [--work-dir work_dirs/demo] [--iters-scale 1.0]
+    python tools/demo.py [--work-dir work_dirs/demo] [--precision auto|fp32|bf16]
+        [--cfg-options KEY=VALUE ...] [--stage-options JSON]
 
 Stages (each a normal ``tools/train.py`` run of a config in ``configs/demo/``):
   1. MoCo v3 tiny ViT pretraining, kNN monitor on
@@ -26,6 +27,8 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from mmbeit.utils.cpu_precision import PRECISIONS  # noqa: E402
 
 
 @dataclass
@@ -59,7 +62,8 @@ def final_checkpoint(work_dir: Path) -> Optional[Path]:
     return None
 
 
-def run_stage(stage: Stage, work_dir: Path, ckpts: Dict[str, Path], extra: List[str]) -> Path:
+def run_stage(stage: Stage, work_dir: Path, ckpts: Dict[str, Path], extra: List[str],
+              precision: str = 'auto') -> Path:
     """Train one stage (or resume it) with a progress bar; return its final checkpoint."""
     from tqdm import tqdm
 
@@ -71,7 +75,7 @@ def run_stage(stage: Stage, work_dir: Path, ckpts: Dict[str, Path], extra: List[
     stage_dir.mkdir(parents=True, exist_ok=True)
     options = [f'{k}={ckpts[v]}' for k, v in stage.inputs.items()] + extra
     cmd = [sys.executable, str(REPO / 'tools' / 'train.py'), str(REPO / stage.config),
-           '--work-dir', str(stage_dir), '--resume']
+           '--work-dir', str(stage_dir), '--resume', '--precision', precision]
     if options:
         cmd += ['--cfg-options', *options]
     env = dict(os.environ, PYTHONUNBUFFERED='1')
@@ -105,6 +109,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='extra key=value overrides passed to every stage')
     parser.add_argument('--stage-options', type=json.loads, default={},
                         help='JSON {stage: [key=value, ...]} overrides for single stages')
+    parser.add_argument('--precision', choices=PRECISIONS, default='auto',
+                        help="every stage's tools/train.py --precision (auto: bf16 autocast "
+                        'only on CPUs with AMX-BF16 / AVX512-BF16, else fp32)')
     return parser.parse_args(argv)
 
 
@@ -116,7 +123,7 @@ def main(argv=None) -> Path:
     for i, stage in enumerate(STAGES, 1):
         print(f'== stage {i}/{len(STAGES) + 2}: {stage.title}')
         extra = list(args.cfg_options) + list(args.stage_options.get(stage.name, []))
-        ckpts[stage.name] = run_stage(stage, work_dir, ckpts, extra)
+        ckpts[stage.name] = run_stage(stage, work_dir, ckpts, extra, args.precision)
     print(f'== stage {len(STAGES) + 1}/{len(STAGES) + 2}: evaluation (kNN, linear probe)')
     from mmbeit.apis.demo_report import evaluate_and_report
 

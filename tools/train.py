@@ -1,6 +1,7 @@
 """Train a model from an mmbeit (or mmpretrain / mmdet / mmseg) config.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--zero]
+        [--precision auto|fp32|bf16]
         [--auto-scale-lr] [--cfg-options KEY=VALUE ...] [--launcher none|pytorch|slurm|mpi]
 
 A config with a ``strategy`` (FSDPStrategy / DeepSpeedStrategy / DDPStrategy) runs in MMEngine's
@@ -24,6 +25,7 @@ from mmengine.runner import FlexibleRunner, Runner
 import mmbeit.engine  # noqa: F401  (installs the weights-only checkpoint loader)
 from mmbeit.engine.runner import close_process_group, init_cpu_process_group
 from mmbeit.utils.cpu_malloc import keep_freed_memory
+from mmbeit.utils.cpu_precision import PRECISIONS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,7 +37,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='resume from CKPT, or from the latest checkpoint in the work dir if no path')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: bf16 autocast (fp16 + loss scaling on GPUs '
-                        'without bf16)')
+                        'without bf16; on CPU only where bf16 matmuls run in hardware, see '
+                        '--precision)')
+    parser.add_argument('--precision', choices=PRECISIONS, default='auto',
+                        help='auto (default): the config\'s precision, with CPU bf16 autocast '
+                        'only on CPUs with AMX-BF16 / AVX512-BF16 (elsewhere fp32, logged); '
+                        'fp32: no autocast / AMP; bf16: bf16 autocast / AMP on any machine')
     parser.add_argument('--zero', action='store_true',
                         help="shard optimizer states across ranks (ZeRO-1, MMEngine's "
                         'ZeroRedundancyOptimizer around the config optimizer; needs a launcher)')
@@ -77,6 +84,28 @@ def use_amp(cfg: Config) -> None:
         wrapper.type = 'mmbeit.AutocastOptimWrapper'
         wrapper.pop('loss_scale', None)
         wrapper.dtype = 'bfloat16'
+
+
+def use_precision(cfg: Config, precision: str) -> None:
+    """``--precision``: 'fp32' drops any autocast / AMP wrapper, 'bf16' forces bf16 autocast
+    (AMP on GPUs), 'auto' leaves the config (and AutocastOptimWrapper's CPU rule) as it is."""
+    wrapper = cfg.get('optim_wrapper')
+    if precision == 'auto' or wrapper is None:
+        return
+    if precision == 'fp32':
+        wrapper.type = 'OptimWrapper'
+        for key in ('dtype', 'loss_scale', 'cpu_dtype', 'device_type', 'precision'):
+            wrapper.pop(key, None)
+        return
+    if not torch.cuda.is_available() and str(wrapper.get('type', '')).endswith(
+            'MixedPrecisionOptimWrapper'):
+        wrapper.cpu_dtype = 'bfloat16'  # asked for: autocast although mmcv's CPU ops are fp32
+        return
+    use_amp(cfg)
+    wrapper.dtype = 'bfloat16'
+    wrapper.pop('loss_scale', None)
+    if not torch.cuda.is_available():
+        wrapper.precision = 'bf16'
 
 
 def use_zero(cfg: Config, launcher: str) -> None:
@@ -129,6 +158,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     elif (not torch.cuda.is_available()
           and cfg.get('optim_wrapper', {}).get('type') == 'AmpOptimWrapper'):
         use_amp(cfg)  # an AMP recipe on a CPU machine: bf16 autocast instead
+    use_precision(cfg, args.precision)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

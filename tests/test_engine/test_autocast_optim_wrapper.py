@@ -1,16 +1,18 @@
-"""AutocastOptimWrapper: bf16 autocast on CPU, fp32 master weights."""
+"""AutocastOptimWrapper: bf16 autocast on CPU where it pays, fp32 master weights."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from mmbeit.engine.optimizers import AutocastOptimWrapper
+from mmbeit.engine.optimizers import AutocastOptimWrapper, autocast_optim_wrapper
+from mmbeit.utils import cpu_precision
 
 
 def test_forward_runs_in_bf16_and_weights_stay_fp32():
     model = nn.Linear(8, 4)
     wrapper = AutocastOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                                   device_type='cpu')
+                                   device_type='cpu', precision='bf16')
     before = model.weight.detach().clone()
     x = torch.randn(2, 8)
     with wrapper.optim_context(model):
@@ -23,12 +25,62 @@ def test_forward_runs_in_bf16_and_weights_stay_fp32():
     torch.testing.assert_close(model.weight.detach(), before - 0.1 * grad, atol=1e-3, rtol=0)
 
 
-def test_rejects_unknown_dtype():
-    import pytest
-
+def test_rejects_unknown_dtype_and_precision():
+    sgd = torch.optim.SGD([nn.Parameter(torch.ones(1))], lr=0.1)
     with pytest.raises(ValueError, match='bfloat16'):
-        AutocastOptimWrapper(dtype='int8', optimizer=torch.optim.SGD([nn.Parameter(
-            torch.ones(1))], lr=0.1))
+        AutocastOptimWrapper(dtype='int8', optimizer=sgd)
+    with pytest.raises(ValueError, match="precision must be one of .*'fp16'"):
+        AutocastOptimWrapper(precision='fp16', optimizer=sgd)
+
+
+def _with_cpu(monkeypatch, flags, **env):
+    monkeypatch.setattr(cpu_precision, '_cpu_flags', lambda: frozenset(flags))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    if 'ONEDNN_MAX_CPU_ISA' not in env:
+        monkeypatch.delenv('ONEDNN_MAX_CPU_ISA', raising=False)
+    cpu_precision.cpu_bf16_is_fast.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_bf16_probe():
+    cpu_precision.cpu_bf16_is_fast.cache_clear()
+    yield
+    cpu_precision.cpu_bf16_is_fast.cache_clear()
+
+
+@pytest.mark.parametrize('flags, env, fast, why', [
+    ({'avx2', 'amx_bf16', 'avx512_bf16'}, {}, True, 'AMX-BF16'),
+    ({'avx2', 'avx512f', 'avx512_bf16'}, {}, True, 'AVX512-BF16'),
+    ({'avx2', 'avx512f'}, {}, False, 'neither AMX-BF16 nor AVX512-BF16'),
+    ({'avx2'}, {}, False, 'neither AMX-BF16 nor AVX512-BF16'),
+    ({'amx_bf16'}, {'ONEDNN_MAX_CPU_ISA': 'avx2'}, False, 'ONEDNN_MAX_CPU_ISA=AVX2'),
+    ({'amx_bf16'}, {'ONEDNN_MAX_CPU_ISA': 'AVX512_CORE_AMX'}, True, 'AMX-BF16'),
+])
+def test_bf16_is_fast_only_with_bf16_matmul_hardware(monkeypatch, flags, env, fast, why):
+    _with_cpu(monkeypatch, flags, **env)
+    got, reason = cpu_precision.cpu_bf16_is_fast()
+    assert got is fast and why in reason
+
+
+@pytest.mark.parametrize('flags, precision, out_dtype', [
+    ({'avx2'}, 'auto', torch.float32),
+    ({'avx512_bf16'}, 'auto', torch.bfloat16),
+    ({'avx512_bf16'}, 'fp32', torch.float32),
+    ({'avx2'}, 'bf16', torch.bfloat16),
+])
+def test_cpu_precision_follows_the_machine_unless_asked(monkeypatch, flags, precision,
+                                                         out_dtype):
+    _with_cpu(monkeypatch, flags)
+    model = nn.Linear(8, 4)
+    said = []
+    monkeypatch.setattr(autocast_optim_wrapper, 'print_log', lambda msg, **k: said.append(msg))
+    wrapper = AutocastOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                                   device_type='cpu', precision=precision)
+    with wrapper.optim_context(model):
+        assert model(torch.randn(2, 8)).dtype == out_dtype
+    what = 'bfloat16 autocast' if out_dtype == torch.bfloat16 else 'fp32 (no autocast)'
+    assert any(f'training in {what}: ' in msg for msg in said), said
 
 
 def _mixed_precision_wrapper(**kwargs):

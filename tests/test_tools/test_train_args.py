@@ -1,7 +1,9 @@
-"""tools/train.py turns its flags into config settings: --zero, FlexibleRunner strategies."""
+"""tools/train.py turns its flags into config settings: --zero, --precision, FlexibleRunner
+strategies."""
 from __future__ import annotations
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.runner import FlexibleRunner
 
@@ -75,3 +77,34 @@ def test_plain_fsdp_strategy_means_mmbeits(train_tool, tmp_path, digits_root):
     fsdp_recipe = Config.fromfile(str(REPO_ROOT / 'configs/beitv2/beitv2_vit-large-p16_16xb128-'
                                                   'fsdp-amp-coslr-300e_in1k.py'))
     assert type(STRATEGIES.build(fsdp_recipe.strategy)) is FSDPStrategy
+
+
+DEMO_MOCOV3 = str(REPO_ROOT / 'configs/demo/mocov3_vit-tiny-p4_1xb128-demo_digits.py')
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU rule')
+@pytest.mark.parametrize('flags, want', [
+    ([], dict(type='AutocastOptimWrapper', dtype='bfloat16')),  # the wrapper decides (auto)
+    (['--precision', 'fp32'], dict(type='OptimWrapper')),
+    (['--amp', '--precision', 'fp32'], dict(type='OptimWrapper')),
+    (['--precision', 'bf16'], dict(type='mmbeit.AutocastOptimWrapper', dtype='bfloat16',
+                                   precision='bf16')),
+])
+def test_precision_flag_sets_the_cpu_wrapper(train_tool, flags, want):
+    cfg = train_tool.merge_args(Config.fromfile(DEMO_MOCOV3),
+                                train_tool.parse_args([DEMO_MOCOV3, *flags]))
+    wrapper = {k: v for k, v in cfg.optim_wrapper.items() if k not in ('optimizer', 'clip_grad',
+                                                                        'paramwise_cfg')}
+    assert wrapper == want
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU rule')
+def test_bf16_precision_on_a_plain_fp32_recipe_turns_autocast_on(train_tool, tmp_path,
+                                                                digits_root):
+    cfg_path = write_tiny_config(tmp_path / 'cfg.py', REPO_ROOT, digits_root)
+    cfg = train_tool.merge_args(Config.fromfile(cfg_path),
+                                train_tool.parse_args([cfg_path, '--precision', 'bf16']))
+    assert cfg.optim_wrapper.type == 'mmbeit.AutocastOptimWrapper'
+    assert cfg.optim_wrapper.precision == 'bf16'
+    with pytest.raises(SystemExit):
+        train_tool.parse_args([cfg_path, '--precision', 'fp16'])

@@ -1,14 +1,16 @@
-"""bf16 autocast training on CPU (and GPU) without a loss scaler."""
+"""bf16 autocast training on CPU (and GPU) without a loss scaler, where it pays."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Optional
 
 import torch
+from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
 from torch import nn
 
 from mmbeit.registry import OPTIM_WRAPPERS
+from mmbeit.utils.cpu_precision import PRECISIONS, cpu_autocast_enabled
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -18,24 +20,40 @@ class AutocastOptimWrapper(OptimWrapper):
     MMEngine's ``AmpOptimWrapper`` refuses CPU. bf16 keeps fp32's exponent range, so no loss
     scaling is needed; parameters, gradients and optimizer state stay fp32.
 
+    On CPU, autocast is used only where the CPU runs bf16 matmuls in hardware (AMX-BF16 /
+    AVX512-BF16, :func:`mmbeit.utils.cpu_precision.cpu_bf16_is_fast`): elsewhere it is many
+    times slower than fp32, so ``precision='auto'`` trains in fp32 there. The choice and its
+    reason are logged once.
+
     Args:
         dtype (str): 'bfloat16' (default) or 'float16' (GPU only sensible).
         device_type (str, optional): 'cpu' or 'cuda'; default: 'cuda' if available.
+        precision (str): 'auto' (default: autocast on GPUs and on CPUs where bf16 is fast),
+            'bf16' (autocast always) or 'fp32' (never); ``tools/train.py --precision``.
         **kwargs: ``OptimWrapper`` arguments (optimizer, clip_grad, accumulative_counts).
     """
 
     def __init__(self, dtype: str = 'bfloat16', device_type: Optional[str] = None,
-                 **kwargs) -> None:
+                 precision: str = 'auto', **kwargs) -> None:
         super().__init__(**kwargs)
         if dtype not in ('bfloat16', 'float16'):
             raise ValueError(f"dtype must be 'bfloat16' or 'float16', got {dtype!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
         self.cast_dtype = getattr(torch, dtype)
         self.device_type = device_type or ('cuda' if torch.cuda.is_available() else 'cpu')
+        if self.device_type == 'cpu':
+            self.enabled, why = cpu_autocast_enabled(precision)
+        else:
+            self.enabled = precision != 'fp32'
+            why = f'precision={precision!r} on {self.device_type}'
+        what = f'{dtype} autocast' if self.enabled else 'fp32 (no autocast)'
+        print_log(f'AutocastOptimWrapper: training in {what}: {why}', logger='current')
 
     @contextmanager
     def optim_context(self, model: nn.Module):
-        with super().optim_context(model), torch.autocast(self.device_type,
-                                                          dtype=self.cast_dtype):
+        with super().optim_context(model), torch.autocast(
+                self.device_type, dtype=self.cast_dtype, enabled=self.enabled):
             yield
 
 
@@ -69,4 +87,5 @@ def mixed_precision_optim_wrapper(cpu_dtype: Optional[str] = None, **kwargs) -> 
         return AmpOptimWrapper(dtype=dtype, loss_scale=loss_scale, **kwargs)
     if cpu_dtype is None:
         return OptimWrapper(**kwargs)
+    kwargs.setdefault('precision', 'bf16')  # cpu_dtype names it: asked for
     return AutocastOptimWrapper(dtype=cpu_dtype, device_type='cpu', **kwargs)
