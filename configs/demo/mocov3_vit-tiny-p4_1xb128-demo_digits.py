@@ -1,5 +1,6 @@
 # Demo stage 1: MoCo v3 tiny ViT on the embedded digits, iteration-based (progress, resume),
-# kNN monitor on the val split during training; bf16 autocast (AMX on current CPUs).
+# kNN monitor on the val split during training; bf16 autocast where the CPU has bf16 matmuls
+# (AMX-BF16 / AVX512-BF16), else fp32 (AutocastOptimWrapper, tools/train.py --precision).
 _base_ = ['../mocov3/mocov3_vit-tiny-p4_1xb128-coslr-30e_digits.py']
 max_iters = 150
 optim_wrapper = dict(type='AutocastOptimWrapper', dtype='bfloat16')
