@@ -35,7 +35,8 @@ TORCHRUN = 'tests/test_tools/test_torchrun.py::'
 LAUNCH = 'tests/test_tools/test_launch_scripts.py::'
 HERE = 'tests/test_tools/test_readme_commands.py::'
 TRAIN_FLAGS = ('tests/test_tools/test_train_resume.py::test_killed_run_resumes_bit_identical',
-               'tests/test_tools/test_train_args.py::test_zero_wraps_the_config_optimizer')
+               'tests/test_tools/test_train_args.py::test_zero_wraps_the_config_optimizer',
+               'tests/test_tools/test_train_args.py::test_precision_flag_sets_the_cpu_wrapper')
 OWN_FOLDER = ('tests/test_configs/test_unlabeled_folder_configs.py::'
               'test_imagenet_recipe_pipeline_runs_on_the_folder',
               'tests/test_configs/test_unlabeled_folder_configs.py::'
@@ -60,7 +61,8 @@ COMMANDS = {
     '. .venv/bin/activate': (HERE + 'test_make_targets_and_venv_exist',
                              LAUNCH + 'test_python_override_then_active_venv_then_repo_venv'),
     'python tools/train.py configs/beitv2/CONFIG.py --work-dir work_dirs/x [--amp] '
-    '[--resume [CKPT]] [--auto-scale-lr] [--cfg-options train_dataloader.batch_size=32 ...]':
+    '[--resume [CKPT]] [--precision auto|fp32|bf16] [--auto-scale-lr] '
+    '[--cfg-options train_dataloader.batch_size=32 ...]':
         TRAIN_FLAGS + ('tests/test_engine/test_autocast_optim_wrapper.py',
                        'tests/test_configs/test_beit_configs.py::test_config_runs_two_iterations'),
     'bash tools/dist_train.sh configs/beitv2/CONFIG.py 8 [train.py args]':
