@@ -3,6 +3,7 @@ activations, gradients (and, in bf16, weight casts) stops page-faulting them, wi
 RSS. bf16 autocast where the CPU runs it in hardware, else fp32 (emulated bf16 takes minutes)."""
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -33,12 +34,14 @@ def step():
 
 for _ in range(3):  # warm-up: optimizer states, blocks placed in the heap
     step()
-before = faults()
+per_step = []
 for _ in range(10):
+    before = faults()
     step()
+    per_step.append(faults() - before)
 peak = next(int(line.split()[1]) for line in open('/proc/self/status')
             if line.startswith('VmHWM'))
-print(json.dumps(dict(applied=applied, faults=faults() - before, peak_kib=peak)))
+print(json.dumps(dict(applied=applied, faults=per_step, peak_kib=peak)))
 '''
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc malloc')
@@ -54,14 +57,16 @@ def _probe(mode: str, **env) -> dict:
 def test_training_steps_reuse_freed_memory_without_page_faults_or_a_higher_peak():
     default, tuned = _probe('default'), _probe('tuned')
     assert tuned['applied'] is True
-    # glibc's default maps fresh pages for the large blocks of every step (100k to 200k
-    # faults in 10 steps, by the allocation order of the run); with freed memory kept, the
-    # steps fault almost nothing (0 to 1.5k)
-    assert default['faults'] > 8_000, default
-    assert tuned['faults'] < 3_000, tuned
+    # glibc's default maps fresh pages for the large blocks of most steps (a few thousand
+    # faults a step, 20k to 200k in 10 steps by the allocation order of the run); with freed
+    # memory kept, a typical step faults nothing: only the odd step that grows the heap
+    # (measured: 0 in 7 to 10 of the 10 steps, 3072 faults = one 12 MiB block otherwise)
+    assert sum(default['faults']) > 8_000 and statistics.median(default['faults']) > 1_000, default
+    assert statistics.median(tuned['faults']) <= 64, tuned
     assert tuned['peak_kib'] <= default['peak_kib'] * 1.05, (tuned, default)
 
 
 def test_environment_switch_turns_it_off():
     off = _probe('tuned', MMBEIT_MALLOC_TUNING='0')
-    assert off['applied'] is False and off['faults'] > 8_000, off
+    assert off['applied'] is False, off
+    assert sum(off['faults']) > 8_000 and statistics.median(off['faults']) > 1_000, off
