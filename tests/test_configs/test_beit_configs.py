@@ -30,7 +30,7 @@ def _shrink(cfg):
     backbone = model.backbone
     grid = backbone.img_size // backbone.patch_size
     second = _pipeline_step(cfg.train_dataloader.dataset.pipeline,
-                            'RandomResizedCropAndInterpolationWithTwoPic')['second_size']
+                            'JitterFlipTwoPicResizedCrop')['second_size']
     backbone.arch = TINY
     if model.get('neck') is not None:
         backbone.out_indices = [2, 3]
@@ -124,7 +124,7 @@ def test_imagenet_pipelines_differ_only_where_the_papers_do():
         'configs/beit/beit_vit-base-p16_16xb128-amp-coslr-800e_in1k.py',
         'configs/beitv2/beitv2_vit-base-p16_16xb128-amp-coslr-300e_in1k.py'))
     assert [t['type'] for t in v1] == [t['type'] for t in v2]
-    crop1, crop2 = (_pipeline_step(p, 'RandomResizedCropAndInterpolationWithTwoPic')
+    crop1, crop2 = (_pipeline_step(p, 'JitterFlipTwoPicResizedCrop')
                     for p in (v1, v2))
     assert (crop1.second_size, crop1.second_interpolation, crop1.scale) == (112, 'lanczos',
                                                                            (0.08, 1.0))

@@ -6,9 +6,10 @@ dataset_type = 'DigitsDataset'
 data_root = 'data/digits'
 train_pipeline = [
     _base_.train_pipeline[0],  # LoadImageFromFile
-    dict(_base_.train_pipeline[3], size=32, second_size=32, scale=(0.5, 1.0)),
-    dict(_base_.train_pipeline[4], input_size=8, num_masking_patches=26, min_num_patches=4),
-    _base_.train_pipeline[5],  # PackInputs (results['mask'] as a tensor by default)
+    dict(_base_.train_pipeline[1], size=32, second_size=32, scale=(0.5, 1.0),
+         color_jitter=None, flip_prob=0.0),  # the two-view crop alone
+    dict(_base_.train_pipeline[2], input_size=8, num_masking_patches=26, min_num_patches=4),
+    _base_.train_pipeline[3],  # PackUint8Inputs (results['mask'] as a tensor by default)
 ]
 train_dataloader = dict(
     batch_size=64,

@@ -1,3 +1,5 @@
 from .blockwise_mask import BlockwiseMaskGenerator
+from .pack_uint8 import PackUint8Inputs
+from .two_pic_crop import JitterFlipTwoPicResizedCrop
 
-__all__ = ['BlockwiseMaskGenerator']
+__all__ = ['BlockwiseMaskGenerator', 'JitterFlipTwoPicResizedCrop', 'PackUint8Inputs']
