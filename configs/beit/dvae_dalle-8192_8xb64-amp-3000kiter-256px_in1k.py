@@ -9,10 +9,10 @@ _base_ = [
 ]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=256, crop_ratio_range=(0.35, 1.0),
-         backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
+    # RandomResizedCrop (pillow, bicubic) -> RandomFlip, bit for bit, inside Pillow
+    dict(type='ResizedCropView', size=256, scale=(0.35, 1.0), interpolation='bicubic',
+         flip_prob=0.5),
+    dict(type='PackUint8Inputs'),
 ]
 train_dataloader = dict(
     batch_size=64,

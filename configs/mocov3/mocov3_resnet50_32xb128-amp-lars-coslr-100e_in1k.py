@@ -8,14 +8,12 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 # crop scale (0.2, 1) in both views, instead of the ViT's (0.08, 1)
-view_pipeline1 = [dict(_base_.view_pipeline1[0], crop_ratio_range=(0.2, 1.0)),
-                  *_base_.view_pipeline1[1:]]
-view_pipeline2 = [dict(_base_.view_pipeline2[0], crop_ratio_range=(0.2, 1.0)),
-                  *_base_.view_pipeline2[1:]]
+view_pipeline1 = [dict(_base_.view_pipeline1[0], scale=(0.2, 1.0))]  # ResizedCropView
+view_pipeline2 = [dict(_base_.view_pipeline2[0], scale=(0.2, 1.0))]
 train_pipeline = [
     _base_.train_pipeline[0],  # LoadImageFromFile
     dict(_base_.train_pipeline[1], transforms=[view_pipeline1, view_pipeline2]),  # MultiView
-    _base_.train_pipeline[2],  # PackInputs
+    _base_.train_pipeline[2],  # PackUint8Inputs
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 sync_bn = 'torch'

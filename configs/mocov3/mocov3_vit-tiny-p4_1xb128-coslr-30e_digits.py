@@ -16,16 +16,16 @@ model = dict(
                    num_layers=2),
     head=dict(type='MoCoV3ContrastiveHead', temperature=0.2))
 
+# RandomResizedCrop (pillow) -> RandomApply(ColorJitter) -> GaussianBlur, in one step
 view_pipeline = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.4, 1.0), backend='pillow'),
-    dict(type='RandomApply', prob=0.8,
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4)]),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 0.8), magnitude_std='inf', prob=0.2),
+    dict(type='ResizedCropView', size=32, scale=(0.4, 1.0), interpolation='bilinear',
+         color_jitter=dict(brightness=0.4, contrast=0.4), jitter_prob=0.8, blur_prob=0.2,
+         blur_sigma=(0.1, 0.8)),
 ]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
-    dict(type='PackInputs'),
+    dict(type='PackUint8Inputs'),
 ]
 eval_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
 train_dataloader = dict(

@@ -28,9 +28,8 @@ model = dict(
 data_root = 'data/digits'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.6, 1.0), backend='pillow',
-         interpolation='bicubic'),
-    dict(type='PackInputs'),
+    dict(type='ResizedCropView', size=32, scale=(0.6, 1.0), interpolation='bicubic'),
+    dict(type='PackUint8Inputs'),
 ]
 val_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
 train_dataloader = dict(

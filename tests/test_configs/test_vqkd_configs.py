@@ -53,7 +53,7 @@ def test_official_config_trains_two_iterations_on_synthetic_images(tmp_path):
                        patch_size=16)
     tok.decoder = dict(embed_dims=32, num_layers=1, num_heads=2)
     teacher.update(img_size=32, width=64, layers=1, checkpoint=None)
-    cfg.train_pipeline[1].scale = 32
+    cfg.train_pipeline[1].size = 32
     cfg.train_dataloader.update(batch_size=2, num_workers=0, persistent_workers=False,
                                 pin_memory=False)
     cfg.train_dataloader.dataset = dict(type='CustomDataset', data_root=str(images),

@@ -7,6 +7,7 @@ train_dataloader = dict(
     batch_size=128,
     num_workers=10,
     persistent_workers=True,
+    pin_memory=True,  # GPU runs: page-locked batches copy asynchronously
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train'))

@@ -4,10 +4,10 @@
 _base_ = './imagenet_bs128_pretrain.py'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.08, 1.0),
-         backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
+    # RandomResizedCrop (pillow, bicubic) -> RandomFlip, bit for bit, inside Pillow
+    dict(type='ResizedCropView', size=224, scale=(0.08, 1.0), interpolation='bicubic',
+         flip_prob=0.5),
+    dict(type='PackUint8Inputs'),
 ]
 val_pipeline = [
     dict(type='LoadImageFromFile'),

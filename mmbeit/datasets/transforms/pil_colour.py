@@ -106,22 +106,19 @@ class _Pending:
         return self.image
 
 
-def jitter_crop(full: np.ndarray, ops: Sequence[ColourOp], box: Optional[Box] = None,
-                as_pil: bool = False):
-    """``ops`` applied in turn to the whole (H, W, 3) uint8 BGR ``full``, then ``box`` cut out.
+def _last_contrast(ops: Sequence[ColourOp]) -> int:
+    return max((k for k, (name, _) in enumerate(ops) if name == 'contrast'), default=-1)
 
-    Bit-identical to mmpretrain's ``ColorJitter`` (pillow) followed by the crop; only the
-    operations up to the last contrast step touch the whole image. Returns a BGR array, or the
-    RGB PIL image when ``as_pil``.
-    """
-    last_contrast = max((k for k, (name, _) in enumerate(ops) if name == 'contrast'),
-                        default=-1)
-    top, left, height, width = box if box is not None else (0, 0, *full.shape[:2])
-    if last_contrast < 0:
-        state = _Pending(bgr_to_pil(full[top:top + height, left:left + width]))
-    else:
-        state = _Pending(bgr_to_pil(full))
+
+def jitter_pil(image: Image.Image, ops: Sequence[ColourOp],
+               box: Optional[Box] = None) -> Image.Image:
+    """``ops`` applied in turn to the RGB PIL ``image``, then ``box`` cut out (the cut is made
+    right after the last contrast step: later steps are per pixel)."""
+    last_contrast = _last_contrast(ops)
+    state = _Pending(image)
     for k, (name, factor) in enumerate(ops):
+        if k == last_contrast + 1 and box is not None:
+            state.image, box = _cut(state.image, box), None
         if name == 'brightness':
             state.add_table(blend_table(0, factor))
         elif name == 'contrast':
@@ -132,7 +129,27 @@ def jitter_crop(full: np.ndarray, ops: Sequence[ColourOp], box: Optional[Box] = 
             state.image = ImageEnhance.Color(state.flushed()).enhance(factor)
         else:
             state.image = shift_hue(state.flushed(), factor)
-        if k == last_contrast and box is not None:
-            state.image = state.image.crop((left, top, left + width, top + height))
-    image = state.flushed()
+    if box is not None:
+        state.image = _cut(state.image, box)
+    return state.flushed()
+
+
+def _cut(image: Image.Image, box: Box) -> Image.Image:
+    top, left, height, width = box
+    return image.crop((left, top, left + width, top + height))
+
+
+def jitter_crop(full: np.ndarray, ops: Sequence[ColourOp], box: Optional[Box] = None,
+                as_pil: bool = False):
+    """``ops`` applied in turn to the whole (H, W, 3) uint8 BGR ``full``, then ``box`` cut out.
+
+    Bit-identical to mmpretrain's ``ColorJitter`` (pillow) followed by the crop; only the
+    operations up to the last contrast step touch the whole image (none without contrast).
+    Returns a BGR array, or the RGB PIL image when ``as_pil``.
+    """
+    if box is not None and _last_contrast(ops) < 0:
+        top, left, height, width = box
+        image = jitter_pil(bgr_to_pil(full[top:top + height, left:left + width]), ops)
+    else:
+        image = jitter_pil(bgr_to_pil(full), ops, box)
     return image if as_pil else pil_to_bgr(image)
