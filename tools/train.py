@@ -146,6 +146,18 @@ def use_compile(cfg: Config) -> None:
     cfg.setdefault('custom_hooks', []).append(dict(type='mmbeit.CompileModelHook', **options))
 
 
+def refuse_contrastive_accumulation(cfg: Config) -> None:
+    """MoCo v3 with ``accumulative_counts`` > 1 would contrast each micro-batch with its own
+    negatives only (MMDistributedDataParallel bypasses the model's own check): refuse it and
+    name ``model.micro_batch_size``, which keeps the full batch's loss."""
+    counts = cfg.get('optim_wrapper', {}).get('accumulative_counts', 1) or 1
+    if counts > 1 and str(cfg.get('model', {}).get('type', '')).split('.')[-1] == 'MoCoV3':
+        raise ValueError(
+            f'optim_wrapper.accumulative_counts={counts} with MoCo v3 changes the loss (each '
+            'accumulated micro-batch sees only its own negatives); set model.micro_batch_size '
+            '(e.g. --cfg-options model.micro_batch_size=64) for the full batch in less memory')
+
+
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command line to the config."""
     cfg.launcher = args.launcher
@@ -182,6 +194,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     if args.zero:
         use_zero(cfg, args.launcher)
+    refuse_contrastive_accumulation(cfg)
     use_mmbeit_fsdp(cfg)
     use_compile(cfg)
     optimizer_type = cfg.get('optim_wrapper', {}).get('optimizer', {}).get('type', '')

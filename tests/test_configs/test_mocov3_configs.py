@@ -60,6 +60,8 @@ def _shrink(cfg: Config, work_dir: str) -> Config:
     pipeline = loader.dataset.pipeline
     _shrink_pipeline(pipeline)
     loader.update(batch_size=4, num_workers=0, persistent_workers=False)
+    if model.get('micro_batch_size'):
+        model.micro_batch_size = 2  # two checkpointed chunks per view
     loader.dataset = dict(type='DigitsDataset', data_root='data/digits', split='val',
                           pipeline=pipeline)
     loader.sampler = dict(type='DefaultSampler', shuffle=True)
@@ -174,3 +176,20 @@ def test_linear_probe_schedule(name, lr, epochs):
                                         begin=0, end=epochs)]
     assert cfg.train_cfg.max_epochs == epochs
     assert cfg.auto_scale_lr.base_batch_size == 8 * cfg.train_dataloader.batch_size
+
+
+@pytest.mark.parametrize('arch', ['small', 'base'])
+def test_batch_4096_on_8_and_1_gpus_is_the_32_gpu_recipe_in_micro_batches(arch):
+    ref = Config.fromfile(f'configs/mocov3/mocov3_vit-{arch}-p16_32xb128-amp-coslr-300e_in1k.py')
+    for gpus in (8, 1):
+        batch = 4096 // gpus
+        cfg = Config.fromfile(f'configs/mocov3/mocov3_vit-{arch}-p16_{gpus}xb{batch}-micro128-'
+                              'amp-coslr-300e_in1k.py')
+        assert cfg.train_dataloader.batch_size * gpus == cfg.auto_scale_lr.base_batch_size == 4096
+        assert cfg.model.micro_batch_size == 128
+        assert cfg.optim_wrapper == ref.optim_wrapper
+        assert 'accumulative_counts' not in cfg.optim_wrapper
+        assert dict(cfg.model, micro_batch_size=None) == dict(ref.model, micro_batch_size=None)
+        for key in ('param_scheduler', 'train_cfg', 'sync_bn', 'custom_hooks'):
+            assert cfg[key] == ref[key], key
+        assert cfg.train_dataloader.dataset == ref.train_dataloader.dataset

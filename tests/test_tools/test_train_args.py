@@ -108,3 +108,12 @@ def test_bf16_precision_on_a_plain_fp32_recipe_turns_autocast_on(train_tool, tmp
     assert cfg.optim_wrapper.precision == 'bf16'
     with pytest.raises(SystemExit):
         train_tool.parse_args([cfg_path, '--precision', 'fp16'])
+
+
+def test_accumulation_on_mocov3_is_refused_and_names_micro_batch_size(train_tool):
+    path = str(REPO_ROOT / 'configs/mocov3/mocov3_vit-small-p16_32xb128-amp-coslr-300e_in1k.py')
+    args = train_tool.parse_args([path, '--cfg-options', 'optim_wrapper.accumulative_counts=4'])
+    with pytest.raises(ValueError, match='accumulative_counts=4.*model.micro_batch_size'):
+        train_tool.merge_args(Config.fromfile(path), args)
+    ok = train_tool.parse_args([path, '--cfg-options', 'model.micro_batch_size=32'])
+    assert train_tool.merge_args(Config.fromfile(path), ok).model.micro_batch_size == 32

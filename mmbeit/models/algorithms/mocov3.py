@@ -7,9 +7,12 @@ from typing import Dict, List, Optional, Union
 
 import torch
 from mmengine.logging import MessageHub
+from mmengine.optim import OptimWrapper
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.checkpoint import checkpoint
 
 from mmbeit.registry import MODELS
 
@@ -34,6 +37,16 @@ class MoCoV3(BaseSelfSupervisor):
     of backbone + neck updated before the keys are computed; loss =
     ``head.loss(q1, q2, k1, k2)`` (symmetrised InfoNCE over the keys of all ranks).
 
+    ``micro_batch_size`` runs the backbones in chunks of that many images while the loss is
+    still the full batch's: the query backbone's chunks are checkpointed (forward without
+    stored activations; in backward each chunk is recomputed, with its random state replayed,
+    and back-propagated one at a time), the key backbone's run without grad, and the projector,
+    predictor and key projector (whose BatchNorm needs the batch's statistics) and the InfoNCE
+    loss run on the whole batch. Activation memory is one chunk's, at the price of one more
+    backbone forward; loss and gradients are the full batch's (up to float rounding; dropout /
+    drop path draw their masks chunk by chunk, same law, other draws). Backbones with
+    BatchNorm (ResNet) are refused: their statistics would be per chunk.
+
     The momentum follows :func:`cosine_momentum` of the runner's iteration and ``max_iters``
     (read from the message hub, so it is right after ``--resume``); outside a runner it stays
     ``base_momentum`` unless :meth:`set_progress` is called.
@@ -44,6 +57,8 @@ class MoCoV3(BaseSelfSupervisor):
         predictor (dict): ``MoCoV3MLP`` (2 layers; ``last_bn=False`` for ResNet).
         head (dict): ``MoCoV3ContrastiveHead``.
         base_momentum (float): m0 of the key encoder's EMA. Defaults to 0.99.
+        micro_batch_size (int, optional): backbone chunk size per rank (see above); None runs
+            the batch at once. Use it, not ``accumulative_counts``, for a large batch.
         data_preprocessor (dict, optional): defaults to ``SelfSupDataPreprocessor`` with
             ImageNet mean / std and ``to_rgb=True``.
         init_cfg (dict, optional): MMEngine init config.
@@ -56,7 +71,7 @@ class MoCoV3(BaseSelfSupervisor):
     """
 
     def __init__(self, backbone: dict, neck: dict, predictor: dict, head: dict,
-                 base_momentum: float = 0.99,
+                 base_momentum: float = 0.99, micro_batch_size: Optional[int] = None,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if not 0.0 <= base_momentum <= 1.0:
@@ -72,6 +87,17 @@ class MoCoV3(BaseSelfSupervisor):
         super().__init__(backbone=backbone, neck=neck, head=head,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.predictor = predictor
+        if micro_batch_size is not None:
+            if micro_batch_size < 1:
+                raise ValueError(f'micro_batch_size must be >= 1 or None, got {micro_batch_size}')
+            batch_norms = [n for n, m in self.backbone.named_modules() if isinstance(m, _BatchNorm)]
+            if batch_norms:
+                raise ValueError(
+                    f'micro_batch_size={micro_batch_size} with a BatchNorm backbone '
+                    f'({type(self.backbone).__name__}: {batch_norms[0]}, ...): its statistics '
+                    'would be those of each chunk, not of the batch, so the step would not be '
+                    'the full-batch step; leave micro_batch_size=None for this backbone')
+        self.micro_batch_size = micro_batch_size
         self.base_momentum = base_momentum
         self.momentum = base_momentum
         self._progress: Optional[tuple] = None
@@ -128,14 +154,36 @@ class MoCoV3(BaseSelfSupervisor):
             inputs = inputs[0]
         return self.backbone(inputs)
 
+    def _chunked(self, backbone: nn.Module, x: torch.Tensor, with_grad: bool):
+        """``backbone(x)`` chunk by chunk (``micro_batch_size``), outputs concatenated."""
+        if self.micro_batch_size is None or x.shape[0] <= self.micro_batch_size:
+            return backbone(x)
+        outs = [checkpoint(backbone, chunk, use_reentrant=False) if with_grad else backbone(chunk)
+                for chunk in x.split(self.micro_batch_size)]
+        if isinstance(outs[0], torch.Tensor):
+            return torch.cat(outs)
+        return type(outs[0])(torch.cat(parts) for parts in zip(*outs))
+
     def query(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, C_out) predictor output."""
-        return self.predictor(self.neck(self.backbone(x)))[0]
+        return self.predictor(self.neck(self._chunked(self.backbone, x, with_grad=True)))[0]
 
     @torch.no_grad()
     def key(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, C_out) momentum projector output (no grad)."""
-        return self.key_neck(self.key_backbone(x))[0]
+        return self.key_neck(self._chunked(self.key_backbone, x, with_grad=False))[0]
+
+    def train_step(self, data, optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
+        """Refuses gradient accumulation, which changes a contrastive loss silently."""
+        counts = getattr(optim_wrapper, '_accumulative_counts', 1)
+        if counts > 1:
+            raise ValueError(
+                f'optim_wrapper.accumulative_counts={counts}: MoCo v3 with accumulated '
+                'micro-batches would contrast each micro-batch with its own negatives only, a '
+                'different loss; for a large batch in little memory set '
+                'model.micro_batch_size instead (the full batch\'s loss and gradients) and '
+                'accumulative_counts=1')
+        return super().train_step(data, optim_wrapper)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
