@@ -31,6 +31,19 @@ OP_NAMES = ('brightness', 'contrast', 'saturation', 'hue')  # mmpretrain's index
 _LEVELS = np.arange(256, dtype=np.float32)
 
 
+def check_bgr(img, results: dict, transform: str) -> np.ndarray:
+    """``img`` if it is a (H, W, 3) uint8 array (``LoadImageFromFile``'s colour output), else a
+    ValueError naming the file, the shape / dtype and what is expected."""
+    if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3
+            and img.dtype == np.uint8 and img.shape[0] > 0 and img.shape[1] > 0):
+        desc = (f'{img.dtype} array of shape {img.shape}' if isinstance(img, np.ndarray)
+                else type(img).__name__)
+        raise ValueError(f'{transform}: {results.get("img_path", "results[img]")} is a {desc}; '
+                         'expected a (H, W, 3) uint8 BGR image (LoadImageFromFile with '
+                         "color_type='color')")
+    return img
+
+
 def bgr_to_pil(bgr: np.ndarray) -> Image.Image:
     """An RGB PIL image of a (H, W, 3) uint8 BGR array (one C copy)."""
     bgr = np.ascontiguousarray(bgr)

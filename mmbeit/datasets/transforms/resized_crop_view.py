@@ -20,7 +20,7 @@ from PIL import Image, ImageFilter
 from mmbeit.registry import TRANSFORMS
 
 from .crop_boxes import sample_crop_box
-from .pil_colour import bgr_to_pil, jitter_pil, pil_to_bgr, sample_jitter
+from .pil_colour import bgr_to_pil, check_bgr, jitter_pil, pil_to_bgr, sample_jitter
 from .two_pic_crop import jitter_ranges
 
 PIL_RESAMPLE = {'nearest': Image.Resampling.NEAREST, 'bilinear': Image.Resampling.BILINEAR,
@@ -92,7 +92,7 @@ class ResizedCropView(BaseTransform):
         self.flip_prob = flip_prob
 
     def transform(self, results: Dict) -> Dict:
-        img = results['img']
+        img = check_bgr(results['img'], results, type(self).__name__)
         top, left, h, w = sample_crop_box(*img.shape[:2], self.scale, self.ratio,
                                           two_pic=False)
         view = bgr_to_pil(img[top:top + h, left:left + w]).resize(

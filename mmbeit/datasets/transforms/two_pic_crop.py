@@ -24,7 +24,7 @@ from PIL import Image
 from mmbeit.registry import TRANSFORMS
 
 from .crop_boxes import sample_crop_box
-from .pil_colour import jitter_crop, pil_to_bgr, sample_jitter
+from .pil_colour import check_bgr, jitter_crop, pil_to_bgr, sample_jitter
 
 Range = Optional[Tuple[float, float]]
 INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
@@ -100,7 +100,7 @@ class JitterFlipTwoPicResizedCrop(BaseTransform):
         self.flip_prob = flip_prob
 
     def transform(self, results: Dict) -> Dict:
-        img = results['img']
+        img = check_bgr(results['img'], results, type(self).__name__)
         ops = sample_jitter(self.jitter) if any(r is not None for r in self.jitter) else []
         # mmcv RandomFlip: np.random.choice(['horizontal', None], p=[prob, 1 - prob]); with
         # flip_prob=0 nothing is drawn, as in a pipeline without RandomFlip

@@ -150,3 +150,12 @@ def test_pack_uint8_inputs_are_chw_views_that_collate_to_pack_inputs(photos):
         samples.append(packed)
     batch = default_collate(samples)
     assert batch['inputs'][0].shape == (3, 3, 224, 224) and batch['inputs'][0].is_contiguous()
+
+
+@pytest.mark.parametrize('img', [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 4), np.uint8),
+                                 np.zeros((8, 8, 3), np.float32), np.zeros((0, 8, 3), np.uint8)])
+def test_a_non_bgr_image_is_an_error_naming_the_file(img):
+    from mmbeit.datasets.transforms import ResizedCropView
+    for transform in (JitterFlipTwoPicResizedCrop(32), ResizedCropView(32)):
+        with pytest.raises(ValueError, match=r'photo\.png is a .*expected a \(H, W, 3\) uint8'):
+            transform(dict(img=img, img_path='data/photo.png'))
