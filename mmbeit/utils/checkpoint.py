@@ -26,6 +26,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import urllib.parse
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -225,18 +226,64 @@ def _mmengine_local_loader(filename: str, map_location: Optional[Any] = None) ->
     return load_checkpoint(filename, map_location)
 
 
+def download_checkpoint(url: str, model_dir: Optional[str] = None,
+                        progress: bool = False) -> str:
+    """The local copy of ``url`` in ``model_dir`` (default: torch hub's ``checkpoints``),
+    downloaded once (rank 0 first, the other ranks after a barrier) and reused."""
+    from mmengine.dist import barrier, get_dist_info
+
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    name = osp.basename(urllib.parse.urlparse(url).path) or 'checkpoint.pth'
+    path = osp.join(model_dir, name)
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        _download(url, path, progress)
+    if world_size > 1:
+        barrier()
+        if rank > 0:  # a rank on another machine (no shared file system) fetches its own copy
+            _download(url, path, progress)
+    return path
+
+
+def _download(url: str, path: str, progress: bool) -> None:
+    if osp.isfile(path):
+        return
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    try:  # torch writes a temporary file and renames it: no partial file under the name
+        torch.hub.download_url_to_file(url, path, progress=progress)
+    except (OSError, ValueError) as err:  # URLError is an OSError
+        raise CheckpointError(f'cannot download checkpoint {url}: {err}') from err
+
+
+def load_checkpoint_from_url(url: str, map_location: Optional[Any] = None,
+                             model_dir: Optional[str] = None, progress: bool = False) -> Any:
+    """MMEngine's http(s) scheme made safe: download (:func:`download_checkpoint`), then read
+    weights-only with :func:`load_checkpoint`. MMEngine's own goes through
+    ``torch.hub.load_state_dict_from_url`` with ``weights_only=False``."""
+    return load_checkpoint(download_checkpoint(url, model_dir, progress), map_location)
+
+
 def install_safe_checkpoint_loader() -> None:
-    """Route MMEngine's local checkpoint loading through :func:`load_checkpoint`.
+    """Route MMEngine's checkpoint loading through :func:`load_checkpoint`: local paths and
+    http(s) URLs, including the model-zoo schemes that resolve to a URL (``open-mmlab://``,
+    ``torchvision://``, ``mmcls://`` call the module's ``load_from_http``).
 
     Called by ``import mmbeit.engine`` (once per process is enough; calling again is a no-op).
     """
-    from mmengine.runner.checkpoint import CheckpointLoader
+    from mmengine.runner import checkpoint as mmengine_checkpoint
 
-    CheckpointLoader.register_scheme(prefixes='', loader=_mmengine_local_loader, force=True)
+    loader = mmengine_checkpoint.CheckpointLoader
+    loader.register_scheme(prefixes='', loader=_mmengine_local_loader, force=True)
+    loader.register_scheme(prefixes=('http://', 'https://'), loader=load_checkpoint_from_url,
+                           force=True)
+    mmengine_checkpoint.load_from_http = load_checkpoint_from_url
 
 
 def safe_loader_installed() -> bool:
-    """Whether MMEngine's local scheme is mmbeit's weights-only loader."""
-    from mmengine.runner.checkpoint import CheckpointLoader
+    """Whether MMEngine's local and http(s) schemes are mmbeit's weights-only loaders."""
+    from mmengine.runner import checkpoint as mmengine_checkpoint
 
-    return CheckpointLoader._schemes.get('') is _mmengine_local_loader
+    schemes = mmengine_checkpoint.CheckpointLoader._schemes
+    return (schemes.get('') is _mmengine_local_loader
+            and schemes.get('https://') is load_checkpoint_from_url
+            and mmengine_checkpoint.load_from_http is load_checkpoint_from_url)
