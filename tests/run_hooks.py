@@ -31,3 +31,32 @@ class DumpRankWeightsHook(Hook):
     def after_run(self, runner) -> None:
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
         torch.save(model.state_dict(), os.path.join(runner.work_dir, f'rank{runner.rank}.pth'))
+
+
+@HOOKS.register_module()
+class FailSaveHook(Hook):
+    """Make the ``at_save``-th checkpoint write fail: ``mode='kill'`` writes it, cuts the file
+    to half and SIGKILLs the process (a kill mid-write); ``mode='enospc'`` raises the OSError of
+    a full disk after writing a little."""
+
+    def __init__(self, at_save: int, mode: str = 'kill') -> None:
+        self.at_save, self.mode, self.saves = at_save, mode, 0
+
+    def before_train(self, runner) -> None:
+        save = runner.save_checkpoint
+
+        def failing_save(out_dir, filename, *args, **kwargs):
+            self.saves += 1
+            if self.saves != self.at_save:
+                return save(out_dir, filename, *args, **kwargs)
+            path = os.path.join(out_dir, filename)
+            if self.mode == 'kill':
+                save(out_dir, filename, *args, **kwargs)
+                with open(path, 'r+b') as f:
+                    f.truncate(os.path.getsize(path) // 2)
+                os.kill(os.getpid(), signal.SIGKILL)
+            with open(path, 'wb') as f:
+                f.write(b'\0' * 1024)
+            raise OSError(28, 'No space left on device')
+
+        runner.save_checkpoint = failing_save

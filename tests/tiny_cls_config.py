@@ -31,7 +31,7 @@ optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max={iters}, by_epoch=False)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters={iters})
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval={ckpt_every},
-                                     by_epoch=False, max_keep_ckpts=-1),
+                                     by_epoch=False, max_keep_ckpts={max_keep}),
                      logger=dict(type='LoggerHook', interval=2))
 custom_hooks = [dict(type='RandomStateHook')] + {extra_hooks}
 randomness = dict(seed=123)
@@ -39,9 +39,9 @@ randomness = dict(seed=123)
 
 
 def write_tiny_config(path, repo, data_root, iters=8, ckpt_every=4, workers=0,
-                      extra_hooks='[]') -> str:
+                      extra_hooks='[]', max_keep=-1) -> str:
     text = TINY_CLS_CONFIG.format(repo=repo, data_root=data_root, iters=iters,
-                                  ckpt_every=ckpt_every, workers=workers,
+                                  ckpt_every=ckpt_every, workers=workers, max_keep=max_keep,
                                   persistent=workers > 0, extra_hooks=extra_hooks)
     path.write_text(text)
     return str(path)

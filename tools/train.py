@@ -24,6 +24,7 @@ from mmengine.runner import FlexibleRunner, Runner
 
 import mmbeit.engine  # noqa: F401  (installs the weights-only checkpoint loader)
 from mmbeit.engine.runner import close_process_group, init_cpu_process_group
+from mmbeit.engine.runner.resume import newest_intact_checkpoint
 from mmbeit.utils.cpu_malloc import keep_freed_memory
 from mmbeit.utils.cpu_precision import PRECISIONS
 
@@ -171,9 +172,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
           and cfg.get('optim_wrapper', {}).get('type') == 'AmpOptimWrapper'):
         use_amp(cfg)  # an AMP recipe on a CPU machine: bf16 autocast instead
     use_precision(cfg, args.precision)
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+    if args.resume == 'auto':  # the newest checkpoint of the work dir that reads
+        cfg.load_from = newest_intact_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume

@@ -26,6 +26,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import struct
 import urllib.parse
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -127,8 +128,9 @@ def _allowed_names() -> set:
     return names
 
 
-def unsafe_checkpoint_error(filename: str, err: BaseException) -> UnsafeCheckpointError:
-    """One message for a refused file: the file, the offending global, the safe way out.
+def unsafe_checkpoint_error(filename: str, err: BaseException) -> CheckpointError:
+    """One message for a refused file: the file, the offending global, the safe way out; a
+    plain :class:`CheckpointError` ("damaged") when the bytes are no pickle at all.
 
     Args:
         filename (str): the checkpoint that failed to unpickle weights-only.
@@ -153,8 +155,13 @@ def unsafe_checkpoint_error(filename: str, err: BaseException) -> UnsafeCheckpoi
         what = 'the global ' + ', '.join(dict.fromkeys(offending))
     else:
         operand = re.search(r'Unsupported operand (\d+)', text)
-        what = (f'pickle instruction {operand.group(1)} (not a torch.save checkpoint)'
-                if operand else 'an object that weights-only unpickling cannot read')
+        if operand:  # not code: bytes that are no pickle at all (a damaged or foreign file)
+            size = osp.getsize(filename) if osp.isfile(filename) else 0
+            return CheckpointError(
+                f'cannot read checkpoint {filename} ({size} bytes): damaged or not a '
+                f'checkpoint (its bytes are no torch.save data: pickle opcode '
+                f'{operand.group(1)})')
+        what = 'an object that weights-only unpickling cannot read'
     return UnsafeCheckpointError(
         f'refused to load {filename}: it pickles {what}, which is neither a tensor, a plain '
         'container nor MMEngine training state, and unpickling it could run code. '
@@ -189,8 +196,12 @@ def load_checkpoint(filename: str, map_location: Optional[Any] = 'cpu') -> Any:
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise unsafe_checkpoint_error(filename, err) from err
-    except (RuntimeError, OSError, EOFError, ValueError) as err:
-        raise CheckpointError(f'cannot read checkpoint {filename}: {err}') from err
+    except (RuntimeError, OSError, EOFError, ValueError, KeyError, IndexError, TypeError,
+            AttributeError, struct.error) as err:  # what truncated / foreign bytes raise
+        size = osp.getsize(filename)
+        reason = 'the file is empty' if size == 0 else f'{type(err).__name__}: {err}'
+        raise CheckpointError(f'cannot read checkpoint {filename} ({size} bytes): damaged or '
+                              f'not a checkpoint ({reason})') from err
 
 
 def get_state_dict(checkpoint: dict, keys: Sequence[str] = STATE_DICT_KEYS

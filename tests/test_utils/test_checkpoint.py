@@ -123,3 +123,16 @@ def test_empty_transfer_checkpoint_path_names_the_setting_to_change():
     with pytest.raises(FileNotFoundError,
                        match=r'model\.backbone\.init_cfg\.checkpoint=PATH.*extract_backbone'):
         backbone.init_weights()
+
+
+@pytest.mark.parametrize('content,reason', [(b'', 'the file is empty'),
+                                            (b'hello world\n', 'KeyError'),
+                                            (bytes(range(256)) * 16, 'pickle opcode')])
+def test_damaged_files_are_damaged_not_unsafe_naming_size_and_reason(tmp_path, content, reason):
+    path = tmp_path / 'broken.pth'
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(str(path))
+    assert not isinstance(err.value, UnsafeCheckpointError)
+    assert f'{path} ({len(content)} bytes): damaged' in str(err.value)
+    assert reason in str(err.value)

@@ -1,0 +1,112 @@
+"""MMEngine's CheckpointHook without its two ways of losing every checkpoint.
+
+MMEngine 0.10 deletes the checkpoint that ``max_keep_ckpts`` drops *before* writing the new
+one, and writes the new one under its final name: a kill between the two, or during the write
+(or a full disk), leaves no loadable checkpoint, and ``last_checkpoint`` names a missing or
+truncated file. Here a checkpoint is written under a temporary name in the same directory,
+synced, renamed into place (atomic on POSIX), then ``last_checkpoint`` is replaced the same
+way, and only then is the dropped checkpoint deleted. A failed write (e.g. a full disk) removes
+the partial file and stops the run with a message, in the log, naming the directory, the free
+space and the size of the previous checkpoint.
+
+Registered in mmbeit's scope as ``CheckpointHook`` too, so every recipe (``default_scope =
+'mmbeit'``) uses it; the arguments are MMEngine's.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import shutil
+from typing import Optional
+
+from mmengine.dist import barrier, get_dist_info, is_main_process
+from mmengine.fileio.backends import LocalBackend
+from mmengine.hooks import CheckpointHook
+
+from mmbeit.registry import HOOKS
+
+PARTIAL_SUFFIX = '.partial'
+
+
+def fsync_path(path: str) -> None:
+    """Flush a file (or every file of a folder) and its directory entry to disk."""
+    files = [path] if osp.isfile(path) else [
+        osp.join(root, name) for root, _, names in os.walk(path) for name in names]
+    for name in files:
+        with open(name, 'rb') as f:
+            os.fsync(f.fileno())
+    directory = os.open(osp.dirname(osp.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def replace_text_file(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename)."""
+    partial = path + PARTIAL_SUFFIX
+    with open(partial, 'w') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+
+
+def _remove(path: str) -> None:
+    if osp.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif osp.lexists(path):
+        os.remove(path)
+
+
+@HOOKS.register_module(name=['AtomicCheckpointHook', 'CheckpointHook'])
+class AtomicCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` that writes atomically and deletes old checkpoints last."""
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        if not isinstance(self.file_backend, LocalBackend):  # remote storage: MMEngine's way
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        dropped: Optional[int] = None
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
+                                            and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                dropped = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = osp.join(self.out_dir, filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        partial = osp.join(self.out_dir, f'.{filename}{PARTIAL_SUFFIX}')
+        try:
+            runner.save_checkpoint(self.out_dir, osp.basename(partial), self.file_client_args,
+                                   save_optimizer=self.save_optimizer,
+                                   save_param_scheduler=self.save_param_scheduler, meta=meta,
+                                   by_epoch=self.by_epoch, backend_args=self.backend_args,
+                                   **self.args)
+        except OSError as err:
+            self._stop_on_failed_write(runner, partial, err)
+        if get_dist_info()[1] > 1:
+            barrier()  # sharded checkpoints: every rank has written its part
+        if not is_main_process():
+            return
+        fsync_path(partial)
+        _remove(self.last_ckpt)  # a folder (sharded) is not replaced by os.replace
+        os.replace(partial, self.last_ckpt)
+        if osp.isfile(self.last_ckpt):
+            self._saved_bytes = osp.getsize(self.last_ckpt)
+        replace_text_file(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        if dropped is not None:
+            _remove(osp.join(self.out_dir, self.filename_tmpl.format(dropped)))
+
+    def _stop_on_failed_write(self, runner, partial: str, err: OSError) -> None:
+        _remove(partial)
+        free = shutil.disk_usage(self.out_dir).free
+        previous = getattr(self, '_saved_bytes', None)
+        need = (f'; the previous checkpoint took {previous / 2**20:.1f} MiB'
+                if previous else '')
+        msg = (f'cannot write a checkpoint in {self.out_dir}: {err.strerror or err} '
+               f'({free / 2**20:.1f} MiB free{need}). The run stops here; the checkpoints '
+               'already written are intact: free space (or set the hook\'s out_dir) and '
+               'resume with --resume')
+        runner.logger.error(msg)
+        raise OSError(err.errno, msg) from err
