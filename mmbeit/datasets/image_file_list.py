@@ -101,6 +101,9 @@ def write_cached_list(cache_file: str, root: str, files: List[str],
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.json', dir=folder)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the shared cache from others
         with os.fdopen(fd, 'w') as f:
             json.dump(dict(version=_CACHE_VERSION, root=osp.abspath(root), folders=folders,
                            files=files), f)

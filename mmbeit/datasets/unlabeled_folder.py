@@ -17,6 +17,12 @@ from mmbeit.registry import DATASETS
 from .image_file_list import IMAGE_EXTENSIONS, cache_file_name, list_image_files
 
 
+def printable_path(text: str) -> str:
+    """``text`` with the undecodable bytes of a file name (``os.fsdecode`` keeps them as
+    surrogates, which a UTF-8 log handler cannot write) shown as ``\\xNN`` escapes."""
+    return text.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
+
+
 class UnreadableImageError(RuntimeError):
     """An image file that cannot be read or decoded (``strict=True``)."""
 
@@ -201,14 +207,15 @@ class UnlabeledImageFolder(BaseDataset):
 
     # ------------------------------------------------------------------- unreadable images
     def _record_unreadable(self, idx: int, path: str, error: Exception) -> None:
-        reason = f'{type(error).__name__}: {error}'
+        reason = printable_path(f'{type(error).__name__}: {error}')
         if self.strict:
             raise UnreadableImageError(f'unreadable image {path} ({reason}); strict=True '
                                        'stops here, strict=False skips such files') from error
         self._unreadable[idx] = reason
         worker = get_worker_info()
         where = f'dataloader worker {worker.id}' if worker is not None else f'pid {os.getpid()}'
-        print_log(f'UnlabeledImageFolder: skipped unreadable image {path} ({reason}); '
+        shown = printable_path(path)
+        print_log(f'UnlabeledImageFolder: skipped unreadable image {shown} ({reason}); '
                   f'{len(self._unreadable)} skipped so far in {where}',
                   logger='current', level=logging.WARNING)
 

@@ -177,3 +177,50 @@ def test_two_ranks_share_rank0s_cache_and_hold_the_same_list(folder, tmp_path):
     cache_files = list((tmp_path / 'work_dirs' / '.file_lists').glob('images-*.json'))
     assert [r0['cache_file']] == [r1['cache_file']] == [str(p) for p in cache_files]
     assert (r0['source'], r1['source']) == ('scan (cache written)', 'cache')
+
+
+def _png_declaring(path: Path, width: int, height: int) -> None:
+    """A small valid PNG whose header (IHDR) declares ``width`` x ``height`` pixels."""
+    import struct
+    import zlib
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path, 'PNG')
+    data = bytearray(path.read_bytes())
+    start = data.index(b'IHDR')
+    data[start + 4:start + 12] = struct.pack('>II', width, height)
+    data[start + 17:start + 21] = struct.pack('>I', zlib.crc32(bytes(data[start:start + 17])))
+    path.write_bytes(bytes(data))
+
+
+def test_an_image_over_the_pixel_budget_is_skipped_before_decoding(folder, log_lines):
+    _png_declaring(folder / 'huge.png', 20000, 20000)
+    ds = build(folder, pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')])
+    huge = [i for i in range(len(ds)) if ds.get_data_info(i)['img_path'].endswith('huge.png')]
+    sample = ds[huge[0]]
+    assert sample['data_samples'].img_path != str(folder / 'huge.png')  # the next image
+    skipped = [line for line in log_lines() if 'skipped unreadable image' in line]
+    assert len(skipped) == 1 and 'huge.png' in skipped[0]
+    assert '20000 x 20000 = 400.0 MP, over LoadImageFromFile max_pixels=100000000' in skipped[0]
+    small = build(folder, pipeline=[dict(type='LoadImageFromFile', max_pixels=None),
+                                    dict(type='PackInputs')])
+    assert small.prepare_data(0) is not None  # no budget: an ordinary image still loads
+
+
+def test_a_skipped_file_with_a_non_utf8_name_is_logged_escaped(folder, log_lines):
+    bad = os.path.join(os.fsencode(folder), b'bad\xff.jpg')
+    with open(bad, 'wb') as f:
+        f.write(b'not a jpeg')
+    ds = build(folder)
+    for i in range(len(ds)):
+        ds[i]
+    skipped = [line for line in log_lines() if 'skipped unreadable image' in line]
+    assert any('bad\\xff.jpg' in line for line in skipped), skipped
+
+
+def test_the_file_list_cache_is_readable_by_the_group(folder, tmp_path):
+    old = os.umask(0o022)
+    try:
+        build(folder, cache_dir=str(tmp_path / 'cache'))
+    finally:
+        os.umask(old)
+    (cache,) = (tmp_path / 'cache').glob('images-*.json')
+    assert cache.stat().st_mode & 0o777 == 0o644
