@@ -15,6 +15,7 @@ optimizer step stays eager.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import os.path as osp
 
@@ -25,6 +26,7 @@ from mmengine.runner import FlexibleRunner, Runner
 import mmbeit.engine  # noqa: F401  (installs the weights-only checkpoint loader)
 from mmbeit.engine.runner import close_process_group, init_cpu_process_group
 from mmbeit.engine.runner.resume import newest_intact_checkpoint
+from mmbeit.engine.runner.work_dir_lock import work_dir_lock
 from mmbeit.utils.cpu_malloc import keep_freed_memory
 from mmbeit.utils.cpu_precision import PRECISIONS
 
@@ -213,8 +215,12 @@ def main(argv=None) -> None:
     cfg = merge_args(Config.fromfile(args.config), args)
     if init_cpu_process_group(args.launcher):
         cfg.setdefault('model_wrapper_cfg', dict(type='mmbeit.CPUDistributedDataParallel'))
-    runner = (FlexibleRunner if cfg.get('strategy') else Runner).from_cfg(cfg)
-    runner.train()
+    # one run per work dir: the first rank holds the lock (the others share its run)
+    lock = (work_dir_lock(cfg.work_dir) if int(os.environ.get('RANK', '0')) == 0
+            else contextlib.nullcontext())
+    with lock:
+        runner = (FlexibleRunner if cfg.get('strategy') else Runner).from_cfg(cfg)
+        runner.train()
     close_process_group()
 
 
