@@ -91,3 +91,29 @@ def test_resume_with_only_damaged_checkpoints_stops_and_a_fresh_dir_starts(tmp_p
     lines = []
     assert newest_intact_checkpoint(str(tmp_path / 'fresh'), lines.append) is None
     assert 'starting from scratch' in lines[0]
+
+
+@pytest.mark.slow
+def test_a_diverging_run_stops_naming_the_iteration_and_keeps_finite_checkpoints(tmp_path,
+                                                                                digits_root):
+    cfg = write_tiny_config(tmp_path / 'cfg.py', REPO_ROOT, digits_root, iters=40,
+                            ckpt_every=2, max_keep=1)
+    run = tmp_path / 'run'
+    out = _train(cfg, run, '--cfg-options', 'optim_wrapper.optimizer.lr=1e12')
+    assert out.returncode != 0
+    assert 'training diverged: the loss was not finite for 3 iterations in a row' in out.stderr
+    assert 'The last good checkpoint is' in out.stderr
+    for path in run.glob('iter_*.pth'):  # whatever was kept is finite
+        assert all(torch.isfinite(t).all() for t in _weights(path).values()
+                   if t.is_floating_point())
+
+
+def test_nonfinite_terms_and_weights_are_found_by_name():
+    from mmbeit.engine.hooks.atomic_checkpoint_hook import nonfinite_terms, nonfinite_weights
+    assert nonfinite_terms(dict(loss=torch.tensor(float('nan')), loss_mim=torch.tensor(1.0),
+                                acc=torch.tensor(float('inf')))).keys() == {'loss'}
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    assert nonfinite_weights(model) == []
+    with torch.no_grad():
+        model[0].bias[1] = float('inf')
+    assert nonfinite_weights(model) == ['0.bias']

@@ -9,16 +9,23 @@ way, and only then is the dropped checkpoint deleted. A failed write (e.g. a ful
 the partial file and stops the run with a message, in the log, naming the directory, the free
 space and the size of the previous checkpoint.
 
+It also keeps bad weights out: an iteration whose loss terms are not finite is logged and not
+checkpointed, ``max_nonfinite_iters`` such iterations in a row stop the run with an error
+naming the iteration, the terms and the last good checkpoint, and a checkpoint whose weights
+are not all finite is never written.
+
 Registered in mmbeit's scope as ``CheckpointHook`` too, so every recipe (``default_scope =
-'mmbeit'``) uses it; the arguments are MMEngine's.
+'mmbeit'``) uses it; the other arguments are MMEngine's.
 """
 from __future__ import annotations
 
+import math
 import os
 import os.path as osp
 import shutil
-from typing import Optional
+from typing import Dict, List, Optional
 
+import torch
 from mmengine.dist import barrier, get_dist_info, is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
@@ -59,11 +66,71 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
+class DivergedError(RuntimeError):
+    """The loss stayed non-finite, or the weights to checkpoint are not finite."""
+
+
+def nonfinite_terms(outputs) -> Dict[str, float]:
+    """The loss terms of a train step's log vars that are NaN / inf."""
+    bad = {}
+    for name, value in (outputs or {}).items():
+        if 'loss' not in name:
+            continue
+        value = float(value.float().mean()) if isinstance(value, torch.Tensor) else value
+        if isinstance(value, float) and not math.isfinite(value):
+            bad[name] = value
+    return bad
+
+
+def nonfinite_weights(model: torch.nn.Module, limit: int = 5) -> List[str]:
+    """Up to ``limit`` names of floating-point state tensors with a NaN / inf entry."""
+    model = getattr(model, 'module', model)
+    names = []
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            names.append(name)
+            if len(names) == limit:
+                break
+    return names
+
+
 @HOOKS.register_module(name=['AtomicCheckpointHook', 'CheckpointHook'])
 class AtomicCheckpointHook(CheckpointHook):
-    """``CheckpointHook`` that writes atomically and deletes old checkpoints last."""
+    """``CheckpointHook`` that writes atomically, deletes old checkpoints last and never
+    checkpoints diverged weights (``max_nonfinite_iters``: consecutive non-finite losses that
+    stop the run; 0 turns the stop off)."""
+
+    def __init__(self, *args, max_nonfinite_iters: int = 3, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if max_nonfinite_iters < 0:
+            raise ValueError(f'max_nonfinite_iters must be >= 0, got {max_nonfinite_iters}')
+        self.max_nonfinite_iters = max_nonfinite_iters
+        self._nonfinite_streak = 0
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        bad = nonfinite_terms(outputs)
+        if not bad:
+            self._nonfinite_streak = 0
+            return super().after_train_iter(runner, batch_idx, data_batch, outputs)
+        self._nonfinite_streak += 1
+        terms = ', '.join(f'{k}={v}' for k, v in bad.items())
+        last = runner.message_hub.get_info('last_ckpt') or 'none written yet'
+        runner.logger.warning(f'iteration {runner.iter + 1}: non-finite loss ({terms}); not '
+                              f'checkpointed ({self._nonfinite_streak} in a row)')
+        if self.max_nonfinite_iters and self._nonfinite_streak >= self.max_nonfinite_iters:
+            raise DivergedError(
+                f'training diverged: the loss was not finite for {self._nonfinite_streak} '
+                f'iterations in a row, the last at iteration {runner.iter + 1} ({terms}). The '
+                f'last good checkpoint is {last}: resume from it with a lower lr (or fix the '
+                'data / preprocessor) via --resume')
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        bad = nonfinite_weights(runner.model)
+        if bad:
+            raise DivergedError(
+                f'not writing checkpoint {self.filename_tmpl.format(step)}: non-finite values in '
+                f'{", ".join(bad)}; the last good checkpoint is '
+                f'{runner.message_hub.get_info("last_ckpt") or "none"}')
         if not isinstance(self.file_backend, LocalBackend):  # remote storage: MMEngine's way
             return super()._save_checkpoint_with_step(runner, step, meta)
         dropped: Optional[int] = None
