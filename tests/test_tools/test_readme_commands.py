@@ -51,6 +51,11 @@ MMDET = 'tests/test_transfer/test_mmdet_maskrcnn.py::' \
 MMSEG = 'tests/test_transfer/test_mmseg_upernet.py::' \
         'test_upernet_trains_2_iters_from_converted_beitv2_and_evaluates_miou'
 
+MOCO_MICRO = ('tests/test_configs/test_mocov3_configs.py::'
+              'test_batch_4096_on_8_and_1_gpus_is_the_32_gpu_recipe_in_micro_batches',
+              'tests/test_configs/test_mocov3_configs.py::test_config_builds_and_trains_two_iterations',
+              'tests/test_models/test_algorithms/test_mocov3_micro_batch.py')
+
 # command as written (continuations joined, comment dropped, spaces collapsed) -> the tests
 # that run it (this module's included); the checks below run on every command as well
 COMMANDS = {
@@ -83,6 +88,11 @@ COMMANDS = {
          'tests/test_engine/test_fsdp_strategy.py',
          'tests/test_tools/test_train_args.py::test_plain_fsdp_strategy_means_mmbeits',
          'tests/test_configs/test_beit_configs.py::test_config_runs_two_iterations'),
+    # MoCo v3 at batch 4096 on 1 and 8 GPUs
+    'python tools/train.py configs/mocov3/mocov3_vit-base-p16_1xb4096-micro128-amp-coslr-300e_'
+    'in1k.py': MOCO_MICRO,
+    'bash tools/dist_train.sh configs/mocov3/mocov3_vit-base-p16_8xb512-micro128-amp-coslr-300e_'
+    'in1k.py 8': MOCO_MICRO + (DIST_TRAIN,),
     'python benchmarks/codebook_usage.py': ('tests/test_benchmarks/test_codebook_usage.py',),
     # own images
     'OWN="train_dataloader.dataset.type=UnlabeledImageFolder '
