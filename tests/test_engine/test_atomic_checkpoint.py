@@ -101,7 +101,8 @@ def test_a_diverging_run_stops_naming_the_iteration_and_keeps_finite_checkpoints
     run = tmp_path / 'run'
     out = _train(cfg, run, '--cfg-options', 'optim_wrapper.optimizer.lr=1e12')
     assert out.returncode != 0
-    assert 'training diverged: the loss was not finite for 3 iterations in a row' in out.stderr
+    assert ('training diverged: the loss or gradients were not finite for 3 iterations in a '
+            'row') in out.stderr
     assert 'The last good checkpoint is' in out.stderr
     for path in run.glob('iter_*.pth'):  # whatever was kept is finite
         assert all(torch.isfinite(t).all() for t in _weights(path).values()

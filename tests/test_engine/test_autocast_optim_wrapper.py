@@ -92,13 +92,15 @@ def _mixed_precision_wrapper(**kwargs):
 
 
 def test_mixed_precision_wrapper_is_fp32_on_cpu_and_amp_on_gpu():
-    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    from mmengine.optim import AmpOptimWrapper
+
+    from mmbeit.engine.optimizers import FiniteOptimWrapper
 
     wrapper, model = _mixed_precision_wrapper()
     if torch.cuda.is_available():
         assert isinstance(wrapper, AmpOptimWrapper)
         return
-    assert type(wrapper) is OptimWrapper  # mmcv's CPU ops (NMS, RoIAlign) take fp32 only
+    assert type(wrapper) is FiniteOptimWrapper  # fp32: mmcv's CPU NMS / RoIAlign take fp32
     with wrapper.optim_context(model):
         assert model(torch.randn(2, 8)).dtype == torch.float32
     bf16, model = _mixed_precision_wrapper(cpu_dtype='bfloat16', dtype='float16')

@@ -9,8 +9,9 @@ way, and only then is the dropped checkpoint deleted. A failed write (e.g. a ful
 the partial file and stops the run with a message, in the log, naming the directory, the free
 space and the size of the previous checkpoint.
 
-It also keeps bad weights out: an iteration whose loss terms are not finite is logged and not
-checkpointed, ``max_nonfinite_iters`` such iterations in a row stop the run with an error
+It also keeps bad weights out: an iteration whose loss terms are not finite, or whose
+optimizer step was skipped for non-finite gradients (``FiniteOptimWrapper``), is logged and
+not checkpointed, ``max_nonfinite_iters`` such iterations in a row stop the run with an error
 naming the iteration, the terms and the last good checkpoint, and a checkpoint whose weights
 are not all finite is never written.
 
@@ -30,6 +31,7 @@ from mmengine.dist import barrier, get_dist_info, is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 
+from mmbeit.engine.optimizers.finite_optim_wrapper import SKIPS_INFO
 from mmbeit.registry import HOOKS
 
 PARTIAL_SUFFIX = '.partial'
@@ -106,21 +108,29 @@ class AtomicCheckpointHook(CheckpointHook):
             raise ValueError(f'max_nonfinite_iters must be >= 0, got {max_nonfinite_iters}')
         self.max_nonfinite_iters = max_nonfinite_iters
         self._nonfinite_streak = 0
+        self._skips_seen = 0
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        self._skips_seen = runner.message_hub.get_info(SKIPS_INFO, 0)  # resumed runs too
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         bad = nonfinite_terms(outputs)
-        if not bad:
+        skips = runner.message_hub.get_info(SKIPS_INFO, 0)
+        skipped, self._skips_seen = skips != self._skips_seen, skips
+        if not bad and not skipped:
             self._nonfinite_streak = 0
             return super().after_train_iter(runner, batch_idx, data_batch, outputs)
         self._nonfinite_streak += 1
-        terms = ', '.join(f'{k}={v}' for k, v in bad.items())
+        terms = ', '.join(f'{k}={v}' for k, v in bad.items()) or 'non-finite gradients'
         last = runner.message_hub.get_info('last_ckpt') or 'none written yet'
-        runner.logger.warning(f'iteration {runner.iter + 1}: non-finite loss ({terms}); not '
+        runner.logger.warning(f'iteration {runner.iter + 1}: not finite ({terms}); not '
                               f'checkpointed ({self._nonfinite_streak} in a row)')
         if self.max_nonfinite_iters and self._nonfinite_streak >= self.max_nonfinite_iters:
             raise DivergedError(
-                f'training diverged: the loss was not finite for {self._nonfinite_streak} '
-                f'iterations in a row, the last at iteration {runner.iter + 1} ({terms}). The '
+                f'training diverged: the loss or gradients were not finite for '
+                f'{self._nonfinite_streak} iterations in a row, the last at iteration '
+                f'{runner.iter + 1} ({terms}). The '
                 f'last good checkpoint is {last}: resume from it with a lower lr (or fix the '
                 'data / preprocessor) via --resume')
 

@@ -12,10 +12,13 @@ from torch import nn
 from mmbeit.registry import OPTIM_WRAPPERS
 from mmbeit.utils.cpu_precision import PRECISIONS, cpu_autocast_enabled
 
+from .finite_optim_wrapper import FiniteOptimWrapper
+
 
 @OPTIM_WRAPPERS.register_module()
-class AutocastOptimWrapper(OptimWrapper):
-    """An ``OptimWrapper`` whose forward runs under ``torch.autocast``.
+class AutocastOptimWrapper(FiniteOptimWrapper):
+    """An ``OptimWrapper`` whose forward runs under ``torch.autocast`` (and which skips steps
+    with non-finite gradients, as :class:`FiniteOptimWrapper`).
 
     MMEngine's ``AmpOptimWrapper`` refuses CPU. bf16 keeps fp32's exponent range, so no loss
     scaling is needed; parameters, gradients and optimizer state stay fp32.
@@ -30,7 +33,8 @@ class AutocastOptimWrapper(OptimWrapper):
         device_type (str, optional): 'cpu' or 'cuda'; default: 'cuda' if available.
         precision (str): 'auto' (default: autocast on GPUs and on CPUs where bf16 is fast),
             'bf16' (autocast always) or 'fp32' (never); ``tools/train.py --precision``.
-        **kwargs: ``OptimWrapper`` arguments (optimizer, clip_grad, accumulative_counts).
+        **kwargs: ``FiniteOptimWrapper`` arguments (optimizer, clip_grad,
+            accumulative_counts, skip_nonfinite).
     """
 
     def __init__(self, dtype: str = 'bfloat16', device_type: Optional[str] = None,
@@ -66,7 +70,7 @@ def mixed_precision_optim_wrapper(cpu_dtype: Optional[str] = None, **kwargs) -> 
 
     - CUDA: MMEngine's ``AmpOptimWrapper`` with bf16 where supported, else fp16 with dynamic
       loss scaling.
-    - CPU: ``OptimWrapper`` (fp32) by default. mmcv's compiled ops (NMS, RoIAlign) only take
+    - CPU: ``FiniteOptimWrapper`` (fp32) by default. mmcv's compiled ops (NMS, RoIAlign) only take
       fp32 on CPU, so autocasting a detector there fails; set ``cpu_dtype='bfloat16'`` to get
       :class:`AutocastOptimWrapper` for models without such ops.
 
@@ -80,12 +84,13 @@ def mixed_precision_optim_wrapper(cpu_dtype: Optional[str] = None, **kwargs) -> 
     dtype = kwargs.pop('dtype', None)
     loss_scale = kwargs.pop('loss_scale', None)
     if torch.cuda.is_available():
+        kwargs.pop('skip_nonfinite', None)  # the loss scaler skips non-finite steps there
         if dtype is None:
             dtype = 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
         if loss_scale is None:
             loss_scale = 'dynamic'
         return AmpOptimWrapper(dtype=dtype, loss_scale=loss_scale, **kwargs)
     if cpu_dtype is None:
-        return OptimWrapper(**kwargs)
+        return FiniteOptimWrapper(**kwargs)
     kwargs.setdefault('precision', 'bf16')  # cpu_dtype names it: asked for
     return AutocastOptimWrapper(dtype=cpu_dtype, device_type='cpu', **kwargs)

@@ -129,9 +129,11 @@ class VQKD(BaseModel):
         if not bool(self.target_center_ready):
             self.target_center.copy_(batch_mean)
             self.target_center_ready.fill_(True)
-        else:
+        else:  # a non-finite batch (a diverged step) leaves the centre as it was
             m = self.target_center_momentum
-            self.target_center.mul_(m).add_(batch_mean, alpha=1 - m)
+            moved = self.target_center * m + batch_mean * (1 - m)
+            self.target_center.copy_(torch.where(torch.isfinite(moved), moved,
+                                                 self.target_center))
 
     def _check_target_spread(self, target: torch.Tensor) -> None:
         """Warn once if a constant prediction already gets a tiny cosine loss."""

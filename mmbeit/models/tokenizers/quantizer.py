@@ -205,6 +205,10 @@ class NormEMAQuantizer(nn.Module):
         stats[:, :-1].index_add_(0, ids, flat)
         stats[:, -1] = torch.bincount(ids, minlength=k).float()
         all_reduce_sum(stats)  # one collective for sums and counts
+        if not bool(torch.isfinite(stats).all()):  # same on every rank: all-reduced
+            print_log('quantizer: non-finite encoder outputs, codebook update skipped',
+                      logger='current', level=30)
+            return
         sums, counts = stats[:, :-1], stats[:, -1]
         self.batch_counts = counts
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
