@@ -32,6 +32,7 @@ from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 
 from mmbeit.engine.optimizers.finite_optim_wrapper import SKIPS_INFO
+from mmbeit.engine.runner.resume_check import check_resume
 from mmbeit.registry import HOOKS
 
 PARTIAL_SUFFIX = '.partial'
@@ -99,16 +100,29 @@ def nonfinite_weights(model: torch.nn.Module, limit: int = 5) -> List[str]:
 @HOOKS.register_module(name=['AtomicCheckpointHook', 'CheckpointHook'])
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` that writes atomically, deletes old checkpoints last and never
-    checkpoints diverged weights (``max_nonfinite_iters``: consecutive non-finite losses that
-    stop the run; 0 turns the stop off)."""
+    checkpoints diverged weights (``max_nonfinite_iters``: consecutive non-finite losses or
+    skipped steps that stop the run; 0 turns the stop off); on ``--resume`` it refuses a
+    checkpoint of another model or optimizer (``check_resume``)."""
 
-    def __init__(self, *args, max_nonfinite_iters: int = 3, **kwargs) -> None:
+    def __init__(self, *args, max_nonfinite_iters: int = 3, check_resume: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.check_resume = check_resume
         if max_nonfinite_iters < 0:
             raise ValueError(f'max_nonfinite_iters must be >= 0, got {max_nonfinite_iters}')
         self.max_nonfinite_iters = max_nonfinite_iters
         self._nonfinite_streak = 0
         self._skips_seen = 0
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """On ``--resume`` (before anything is loaded): refuse a checkpoint written by another
+        model or optimizer (:func:`~mmbeit.engine.runner.resume_check.check_resume`)."""
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        if (self.check_resume and getattr(runner, '_resume', False)
+                and not isinstance(runner.model, FullyShardedDataParallel)):
+            check_resume(runner.model, getattr(runner, 'optim_wrapper', None), checkpoint,
+                         source=getattr(runner, '_load_from', None) or 'the checkpoint')
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
