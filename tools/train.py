@@ -25,6 +25,7 @@ from mmengine.runner import FlexibleRunner, Runner
 
 import mmbeit.engine  # noqa: F401  (installs the weights-only checkpoint loader)
 from mmbeit.engine.runner import close_process_group, init_cpu_process_group
+from mmbeit.engine.runner.config_check import check_config
 from mmbeit.engine.runner.resume import newest_intact_checkpoint
 from mmbeit.engine.runner.work_dir_lock import work_dir_lock
 from mmbeit.utils.cpu_malloc import keep_freed_memory
@@ -198,6 +199,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.zero:
         use_zero(cfg, args.launcher)
     refuse_contrastive_accumulation(cfg)
+    check_config(cfg, source=args.config)
     use_mmbeit_fsdp(cfg)
     use_compile(cfg)
     optimizer_type = cfg.get('optim_wrapper', {}).get('optimizer', {}).get('type', '')

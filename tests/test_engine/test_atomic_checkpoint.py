@@ -118,3 +118,10 @@ def test_nonfinite_terms_and_weights_are_found_by_name():
     with torch.no_grad():
         model[0].bias[1] = float('inf')
     assert nonfinite_weights(model) == ['0.bias']
+
+
+def test_a_mistyped_checkpoint_hook_argument_fails_at_build_naming_it():
+    from mmbeit.engine.hooks.atomic_checkpoint_hook import AtomicCheckpointHook
+
+    with pytest.raises(TypeError, match=r'max_keep_ckpt \(did you mean max_keep_ckpts\?\)'):
+        AtomicCheckpointHook(interval=2, max_keep_ckpt=1)

@@ -117,3 +117,26 @@ def test_accumulation_on_mocov3_is_refused_and_names_micro_batch_size(train_tool
         train_tool.merge_args(Config.fromfile(path), args)
     ok = train_tool.parse_args([path, '--cfg-options', 'model.micro_batch_size=32'])
     assert train_tool.merge_args(Config.fromfile(path), ok).model.micro_batch_size == 32
+
+
+@pytest.mark.parametrize('options,match', [
+    (['load_frm=x.pth'], r"'load_frm' is not a setting the runner reads.*did you mean "
+                         r"'load_from'\?"),
+    (['work_dirs=/tmp/x'], r"did you mean 'work_dir'\?"),
+    (['model.data_preprocessor.std=[58.4,0,57.4]'],
+     r'model.data_preprocessor.std\[1\]=0: every std must be > 0'),
+])
+def test_config_mistakes_mmengine_ignores_are_refused_before_the_run(train_tool, options, match):
+    path = str(REPO_ROOT / 'configs/mocov3/mocov3_vit-small-p16_32xb128-amp-coslr-300e_in1k.py')
+    args = train_tool.parse_args([path, '--cfg-options', *options])
+    with pytest.raises(ValueError, match=match):
+        train_tool.merge_args(Config.fromfile(path), args)
+
+
+def test_every_shipped_config_passes_the_config_check():
+    from mmbeit.engine.runner.config_check import config_problems
+
+    paths = [p for p in sorted((REPO_ROOT / 'configs').rglob('*.py')) if '_base_' not in p.parts]
+    assert len(paths) > 30
+    for path in paths:
+        assert config_problems(Config.fromfile(str(path))) == [], path

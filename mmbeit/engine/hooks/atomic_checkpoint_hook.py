@@ -69,6 +69,22 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
+def _suggest(unknown) -> str:
+    """``name (did you mean x?)`` for each unknown hook argument."""
+    import difflib
+    import inspect
+
+    known = [n for n in inspect.signature(AtomicCheckpointHook.__init__).parameters
+             if n not in ('self', 'args', 'kwargs')]
+    known += [n for n in inspect.signature(CheckpointHook.__init__).parameters
+              if n not in ('self', 'kwargs')]
+    out = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        out.append(name + (f' (did you mean {close[0]}?)' if close else ''))
+    return ', '.join(out)
+
+
 class DivergedError(RuntimeError):
     """The loss stayed non-finite, or the weights to checkpoint are not finite."""
 
@@ -107,6 +123,8 @@ class AtomicCheckpointHook(CheckpointHook):
     def __init__(self, *args, max_nonfinite_iters: int = 3, check_resume: bool = True,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if self.args:  # MMEngine hands these to save_checkpoint, which takes none of them
+            raise TypeError(f'CheckpointHook: unknown argument(s) {_suggest(self.args)}')
         self.check_resume = check_resume
         if max_nonfinite_iters < 0:
             raise ValueError(f'max_nonfinite_iters must be >= 0, got {max_nonfinite_iters}')

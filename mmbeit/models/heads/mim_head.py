@@ -40,6 +40,9 @@ class BEiTV1Head(BaseModule):
     def __init__(self, embed_dims: int, num_tokens: int = 8192,
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if num_tokens < 1 or embed_dims < 1:
+            raise ValueError(f'{type(self).__name__}: num_tokens (the vocabulary size) and '
+                             f'embed_dims must be >= 1, got {num_tokens} and {embed_dims}')
         self.embed_dims = embed_dims
         self.num_tokens = num_tokens
         self.lm_head = _lm_head(embed_dims, num_tokens)

@@ -125,6 +125,9 @@ class NormEMAQuantizer(nn.Module):
                  dead_code_window: int = 0, entropy_weight: float = 0.0,
                  entropy_temperature: float = 0.01, entropy_tokens: int = 0) -> None:
         super().__init__()
+        if num_tokens < 1 or dims < 1:
+            raise ValueError(f'num_tokens (the codebook size) and dims must be >= 1, got '
+                             f'{num_tokens} and {dims}')
         if not 0.0 <= decay < 1.0:
             raise ValueError(f'decay must be in [0, 1), got {decay}')
         if dead_code_window < 0:

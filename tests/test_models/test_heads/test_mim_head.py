@@ -60,3 +60,13 @@ def test_v2_head_perfect_logits_give_full_accuracy():
     feats = torch.eye(4)[target]
     out = head.loss(feats, feats, target)
     assert out['mlm_acc'].item() == 1.0 and out['mlm_acc_agg'].item() == 1.0
+
+
+@pytest.mark.parametrize('num_tokens', [0, -5])
+def test_a_vocabulary_below_one_token_is_refused_at_build(num_tokens):
+    from mmbeit.models.tokenizers.quantizer import NormEMAQuantizer
+
+    for build in (lambda: BEiTV1Head(8, num_tokens), lambda: BEiTV2Head(8, num_tokens),
+                  lambda: NormEMAQuantizer(num_tokens=num_tokens, dims=4)):
+        with pytest.raises(ValueError, match=f'num_tokens .* must be >= 1, got {num_tokens}'):
+            build()
