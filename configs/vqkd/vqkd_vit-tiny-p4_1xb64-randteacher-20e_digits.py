@@ -23,7 +23,7 @@ model = dict(
                       img_size=32, patch_size=4, pos_embed='learned',
                       use_shared_rel_pos_bias=False, layer_scale_init_value=0.0,
                       out_type='featmap'),
-        checkpoint=None))
+        checkpoint='random'))  # on purpose (tools/train.py refuses None)
 
 data_root = 'data/digits'
 train_pipeline = [

@@ -36,6 +36,8 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
 STATE_DICT_KEYS = ('state_dict', 'model', 'module')
+# ``checkpoint=RANDOM_WEIGHTS`` on a frozen teacher / tokenizer: random weights, asked for
+RANDOM_WEIGHTS = 'random'
 SAFE_WAY_OUT = (
     'Safe way out: convert an official release with tools/model_converters/ (unilm2mmbeit.py, '
     'mocov32mmbeit.py, mmpretrain2mmbeit.py, extract_backbone.py), which write a plain state '

@@ -4,6 +4,9 @@
   ignored by MMEngine; here it is refused naming the setting it resembles.
 - A data preprocessor ``std`` entry <= 0 divides by zero on every image (NaN losses from the
   first step, with a meaningless ``mlm_acc``); refused naming the entry.
+- A frozen target without weights (``model.target_generator`` of BEiT, ``model.teacher`` of
+  VQ-KD with neither ``checkpoint`` nor ``init_cfg``) would train against random weights;
+  refused unless ``checkpoint='random'`` asks for that.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import re
 from typing import List, Mapping
 
 # read by MMEngine's Runner, mmpretrain's / mmbeit's tools or the config system itself
+RANDOM_BY_DESIGN = ('RandomProjectionTokenizer',)  # frozen targets that are random on purpose
 EXTRA_KEYS = ('model_wrapper_cfg', 'custom_imports', 'activation_checkpointing',
               'efficient_conv_bn_eval', 'sync_bn', 'filename', 'vis_backends')
 
@@ -54,7 +58,24 @@ def config_problems(cfg: Mapping) -> List[str]:
             if not value > 0:
                 problems.append(f'{where}.std[{i}]={value}: every std must be > 0 (images are '
                                 'divided by it)')
+    problems += random_targets(model)
     return problems
+
+
+def random_targets(model: Mapping) -> List[str]:
+    """Frozen targets of ``model`` (a config dict) that would hold random weights unasked."""
+    out = []
+    for key, role in (('target_generator', 'tokenizer'), ('teacher', 'teacher')):
+        target = model.get(key)
+        if not isinstance(target, Mapping):
+            continue
+        kind = str(target.get('type', '')).split('.')[-1]
+        if (kind not in RANDOM_BY_DESIGN and target.get('checkpoint') is None
+                and not target.get('init_cfg')):
+            out.append(f'model.{key} ({kind}) has no checkpoint, so training would chase a '
+                       f'random {role}: set model.{key}.checkpoint=PATH (or =random to train '
+                       'against random weights on purpose)')
+    return out
 
 
 def check_config(cfg: Mapping, source: str = 'the config') -> None:

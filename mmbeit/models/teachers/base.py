@@ -8,6 +8,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from mmbeit.utils import load_checkpoint, load_state_dict_report
+from mmbeit.utils.checkpoint import RANDOM_WEIGHTS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -25,7 +26,7 @@ class FrozenTeacher(BaseModule):
     Args:
         mean, std (Sequence[float]): the teacher's input normalisation on [0, 1] images.
         checkpoint (str, optional): local checkpoint file; None keeps a random init (tests,
-            benchmarks) and warns.
+            benchmarks) and warns; ``'random'`` asks for one (``tools/train.py`` refuses None).
     """
 
     out_dims: int
@@ -39,10 +40,11 @@ class FrozenTeacher(BaseModule):
 
     def finish_init(self) -> None:
         """Load the checkpoint (or init randomly), then freeze."""
-        if self.checkpoint is None:
+        if self.checkpoint in (None, RANDOM_WEIGHTS):
             self.random_init()
-            print_log(f'{type(self).__name__}: no checkpoint given, random weights',
-                      logger='current', level=30)
+            print_log(f'{type(self).__name__}: random weights ('
+                      + ('asked for' if self.checkpoint else 'no checkpoint given') + ')',
+                      logger='current', level=20 if self.checkpoint else 30)
         else:
             state_dict = self.convert_checkpoint(load_checkpoint(self.checkpoint))
             load_state_dict_report(self, state_dict, source=f'{self.checkpoint}')

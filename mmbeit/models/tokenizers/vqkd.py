@@ -11,6 +11,7 @@ from torch import nn
 
 from mmbeit.registry import MODELS
 from mmbeit.utils import load_checkpoint, load_state_dict_report
+from mmbeit.utils.checkpoint import RANDOM_WEIGHTS
 
 from ..backbones import ArchMismatchError, BEiTViT
 from ..utils import masked_rows
@@ -51,6 +52,8 @@ class VQKDTokenizer(BaseModule):
         checkpoint (str, optional): a local VQ-KD checkpoint in any layout of
             :mod:`~mmbeit.models.tokenizers.vqkd_layouts` (mmbeit training, official unilm,
             mmpretrain), loaded now. A checkpoint without decoder removes the decoder.
+            ``'random'``: random weights, asked for (``tools/train.py`` refuses a BEiT v2
+            target generator without weights otherwise).
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads PATH the
             same way, when ``init_weights`` runs (as the runner does).
 
@@ -83,7 +86,7 @@ class VQKDTokenizer(BaseModule):
                                    in_channels=code_dims, with_cp=with_cp, **_VIT_FIXED)
             self.decode_task_layer = task_layer(self.decoder.embed_dims, target_dims)
         self._pretrained = pretrained
-        if checkpoint is not None:
+        if checkpoint not in (None, RANDOM_WEIGHTS):
             self.load_checkpoint(checkpoint)
 
     # ------------------------------------------------------------------ weights
