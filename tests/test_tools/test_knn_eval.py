@@ -166,3 +166,33 @@ def test_bad_data_root_fails_before_the_model_is_built_naming_folder_and_layout(
     data_root = make(tmp_path)
     with pytest.raises(SystemExit, match=message.format(root=re.escape(str(tmp_path)))):
         knn_tool.main([str(REPO_ROOT / PRETRAIN), '--data-root', str(data_root)])
+
+
+VQKD = 'configs/vqkd/vqkd_vit-tiny-p4_1xb64-randteacher-20e_digits.py'
+
+
+def test_a_vqkd_checkpoint_is_evaluated_through_its_tokenizer_encoder(knn_tool, tmp_path):
+    model = _save_model_checkpoint(knn_tool, str(REPO_ROOT / VQKD), tmp_path / 'vqkd.pth')
+    root = write_imagenet_layout(tmp_path / 'imagenet')
+    result = knn_tool.main([str(REPO_ROOT / VQKD), str(tmp_path / 'vqkd.pth'), '--data-root',
+                            str(root), '--k', '3', '--batch-size', '4', '--num-workers', '0'])
+    assert result['bank'] == 6 and result['top1'] == 100.0
+    with torch.no_grad():  # the checkpoint's encoder was read: a changed one fails to load
+        model.tokenizer.encoder.patch_embed.proj.weight.zero_()
+    wrapped, prefix = knn_tool.evaluated_model(model)
+    assert prefix == 'tokenizer.encoder.' and wrapped.backbone is model.tokenizer.encoder
+    knn_tool.load_backbone_and_neck(wrapped, str(tmp_path / 'vqkd.pth'), 'backbone', prefix)
+    assert wrapped.backbone.patch_embed.proj.weight.abs().sum() > 0
+
+
+def test_a_checkpoint_of_another_vit_size_is_an_arch_mismatch(knn_tool, tmp_path):
+    from mmbeit.models.backbones import ArchMismatchError
+
+    model = _save_model_checkpoint(knn_tool, str(REPO_ROOT / PRETRAIN), tmp_path / 'a.pth')
+    state = {f'backbone.{k}': v for k, v in model.backbone.state_dict().items()
+             if not k.startswith('blocks.') or k.startswith('blocks.0.')}  # 1 block
+    torch.save({'state_dict': state}, tmp_path / 'shallow.pth')
+    root = write_imagenet_layout(tmp_path / 'imagenet')
+    with pytest.raises(ArchMismatchError, match=r'num_layers 1 \(backbone \d+\)'):
+        knn_tool.main([str(REPO_ROOT / PRETRAIN), str(tmp_path / 'shallow.pth'), '--data-root',
+                       str(root), '--num-workers', '0'])

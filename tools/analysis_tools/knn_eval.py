@@ -25,13 +25,15 @@ import copy
 import json
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from torch import nn
 
 from mmbeit.evaluation import extract_features, knn_accuracy
+from mmbeit.models.backbones.pretrained import arch_from_state_dict, check_arch
 from mmbeit.models.utils.pooling import BACKBONE_POOLING, POOLINGS
 from mmbeit.registry import MODELS
 from mmbeit.utils import load_state_dict_file, load_state_dict_report, strip_prefix
@@ -106,7 +108,8 @@ def split_loader_cfgs(cfg: Config, bank_split: str, query_split: str, batch_size
                       ) -> List[dict]:
     """The bank and query dataloader configs (checked before anything is built)."""
     if data_root is not None:
-        img_size = cfg.model.get('backbone', {}).get('img_size', 224)
+        evaluated = cfg.model.get('backbone') or cfg.model.get('tokenizer', {}).get('encoder')
+        img_size = (evaluated or {}).get('img_size', 224)
         img_size = img_size[0] if isinstance(img_size, (tuple, list)) else img_size
         bank_classes, query_classes = (class_folders(data_root, s)
                                        for s in (bank_split, query_split))
@@ -175,23 +178,55 @@ def single_view_preprocessor(model):
                                to_rgb=bool(own._channel_conversion))
 
 
-def load_backbone_and_neck(model, checkpoint: str, source: str) -> None:
+class TokenizerEncoder(nn.Module):
+    """A tokenizer-training model (VQ-KD) seen as a backbone: its tokenizer's encoder."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.backbone = model.tokenizer.encoder
+        self.data_preprocessor = model.data_preprocessor
+
+
+def evaluated_model(model: nn.Module) -> Tuple[nn.Module, str]:
+    """The model kNN reads features from and the checkpoint prefix of its backbone: the model
+    itself (``backbone.``) or, for VQ-KD, its tokenizer's encoder (``tokenizer.encoder.``)."""
+    if hasattr(model, 'backbone'):
+        return model, 'backbone.'
+    if isinstance(getattr(getattr(model, 'tokenizer', None), 'encoder', None), nn.Module):
+        return TokenizerEncoder(model), 'tokenizer.encoder.'
+    raise SystemExit(f'{type(model).__name__} has neither a backbone nor a tokenizer encoder '
+                     'for kNN to evaluate')
+
+
+def check_backbone_arch(backbone: nn.Module, state: dict, source: str) -> None:
+    """A ViT checkpoint of another size: :class:`ArchMismatchError` naming the presets that
+    fit, instead of a list of every mismatched key."""
+    if all(hasattr(backbone, k) for k in ('embed_dims', 'num_layers', 'num_heads',
+                                           'mlp_ratio', 'patch_size')):
+        check_arch(backbone, arch_from_state_dict(state), source=source)
+
+
+def load_backbone_and_neck(model, checkpoint: str, source: str,
+                           prefix: str = 'backbone.') -> None:
     """Load the backbone (and, for ``source='neck'``, the neck) of ``checkpoint`` strictly:
-    a model checkpoint (``backbone.*``, ``neck.*``, optionally under ``module.``) or a bare
-    backbone one."""
+    a model checkpoint (``backbone.*`` or ``prefix``, ``neck.*``, optionally under
+    ``module.``) or a bare backbone one."""
     state = load_state_dict_file(checkpoint)
     if state and all(k.startswith('module.') for k in state):
         state = strip_prefix(state, 'module.')
-    parts = ['backbone'] + (['neck'] if source == 'neck' else [])
-    if not any(k.startswith('backbone.') for k in state):  # a bare backbone checkpoint
+    if not any(k.startswith(prefix) for k in state):  # a bare backbone checkpoint
         if source == 'neck':
             raise SystemExit(f'{checkpoint} holds a bare backbone: --source neck needs a model '
                              'checkpoint with neck.* keys')
+        check_backbone_arch(model.backbone, state, checkpoint)
         load_state_dict_report(model.backbone, state, source=checkpoint)
         return
-    for part in parts:
-        load_state_dict_report(getattr(model, part), strip_prefix(state, part + '.'),
-                               source=f'{checkpoint} [{part}.]')
+    backbone = strip_prefix(state, prefix)
+    check_backbone_arch(model.backbone, backbone, f'{checkpoint} [{prefix}]')
+    load_state_dict_report(model.backbone, backbone, source=f'{checkpoint} [{prefix}]')
+    if source == 'neck':
+        load_state_dict_report(model.neck, strip_prefix(state, 'neck.'),
+                               source=f'{checkpoint} [neck.]')
 
 
 def main(argv=None) -> dict:
@@ -211,8 +246,9 @@ def main(argv=None) -> dict:
     init_default_scope(cfg.get('default_scope', 'mmbeit'))
     model = MODELS.build(without_pretrained_files(cfg.model.to_dict()))
     model.init_weights()
+    model, prefix = evaluated_model(model)
     if args.checkpoint:
-        load_backbone_and_neck(model, args.checkpoint, args.source)
+        load_backbone_and_neck(model, args.checkpoint, args.source, prefix)
     model.to(args.device)
     pooling = args.pooling or BACKBONE_POOLING.get(getattr(model.backbone, 'out_type', None),
                                                    'cls')
