@@ -26,7 +26,7 @@ $(STAMP): requirements/build.txt requirements/lock.txt setup.cfg pyproject.toml
 	$(PIP) install -q --no-deps DALL-E==0.1
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	$(PY) -c "import mmbeit, mmpretrain, mmdet, mmseg, torchvision, mmcv.ops"
-	$(PY) -c "import timm, open_clip, dall_e"
+	$(PY) -c "import timm, open_clip, dall_e, transformers, safetensors"
 	@touch $(STAMP)
 
 lint: $(STAMP)

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# test modules import mmpretrain.models directly, before any mmbeit package would guard it
+import mmbeit.utils.compat  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,7 +1,6 @@
 # Demo stage 3: BEiT v2 on the embedded digits with the stage-2 VQ-KD tokenizer as target
 # generator (tools/demo.py passes model.target_generator.checkpoint=<stage-2 checkpoint>).
 _base_ = ['../beitv2/beitv2_vit-tiny-p4_1xb64-coslr-30e_digits.py']
-_tokenizer = '../vqkd/vqkd_vit-tiny-p4_1xb64-randteacher-20e_digits.py'
 num_tokens = 64
 max_iters = 200
 model = dict(

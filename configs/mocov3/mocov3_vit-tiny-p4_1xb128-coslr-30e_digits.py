@@ -27,7 +27,11 @@ train_pipeline = [
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
     dict(type='PackUint8Inputs'),
 ]
-eval_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+# resized to the model's 32 px: the digits are 32 px already (unchanged); other folders
+# given by --cfg-options (own images) get the input size the position embedding holds
+eval_pipeline = [dict(type='LoadImageFromFile'),
+                 dict(type='Resize', scale=(32, 32), interpolation='bicubic', backend='pillow'),
+                 dict(type='PackInputs')]
 train_dataloader = dict(
     batch_size=128,
     num_workers=2,

@@ -31,7 +31,11 @@ train_pipeline = [
     dict(type='ResizedCropView', size=32, scale=(0.6, 1.0), interpolation='bicubic'),
     dict(type='PackUint8Inputs'),
 ]
-val_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+# resized to the model's 32 px: the digits are 32 px already (unchanged); other folders
+# given by --cfg-options (own images) get the input size the position embedding holds
+val_pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='Resize', scale=(32, 32), interpolation='bicubic', backend='pillow'),
+                dict(type='PackInputs')]
 train_dataloader = dict(
     batch_size=64,
     num_workers=0,

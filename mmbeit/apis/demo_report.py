@@ -113,30 +113,35 @@ def _figures(work_dir: Path, cfgs: Dict[str, Config], ckpts: Dict[str, Path],
     figs = []
     moco = read_scalars(work_dir / 'mocov3')
     figs.append((plot_curves({'InfoNCE loss': series(moco, 'loss')}, fig_dir / 'mocov3_loss.png',
-                             'MoCo v3: training loss'), 'MoCo v3 training loss'))
+                             'MoCo v3: training loss', ylabel='contrastive loss'),
+                 'MoCo v3 training loss'))
     figs.append((plot_curves({'kNN top-1 (val)': _json_curve(
         work_dir / 'mocov3' / 'knn_curve.json', 'top1')}, fig_dir / 'mocov3_knn.png',
         'MoCo v3: kNN monitor', ylabel='%'), 'MoCo v3 kNN top-1 during training'))
     vq = read_scalars(work_dir / 'vqkd')
     figs.append((plot_curves({'cosine loss': series(vq, 'loss_cos')},
-                             fig_dir / 'vqkd_loss.png', 'VQ-KD: 1 - cos(decoder, teacher)'),
+                             fig_dir / 'vqkd_loss.png', 'VQ-KD: 1 - cos(decoder, teacher)',
+                             ylabel='1 - cosine'),
                  'VQ-KD cosine loss to the MoCo v3 teacher'))
     figs.append((plot_curves({'codebook usage': _json_curve(
         work_dir / 'vqkd' / 'codebook_usage.json', 'usage')}, fig_dir / 'vqkd_usage.png',
         'VQ-KD: codebook usage per window', ylabel='% codes used'), 'VQ-KD codebook usage'))
     beit = read_scalars(work_dir / 'beitv2')
     figs.append((plot_curves({'loss': series(beit, 'loss'), 'loss_agg': series(beit, 'loss_agg')},
-                             fig_dir / 'beitv2_loss.png', 'BEiT v2: MIM losses'),
+                             fig_dir / 'beitv2_loss.png', 'BEiT v2: MIM losses',
+                             ylabel='cross-entropy'),
                  'BEiT v2 losses (final layer and patch aggregation)'))
     figs.append((plot_curves({'mlm_acc': series(beit, 'mlm_acc'),
                               'mlm_acc_agg': series(beit, 'mlm_acc_agg')},
-                             fig_dir / 'beitv2_mlm_acc.png', 'BEiT v2: masked-token accuracy'),
+                             fig_dir / 'beitv2_mlm_acc.png', 'BEiT v2: masked-token accuracy',
+                             ylabel='accuracy (0-1)'),
                  'BEiT v2 masked-token accuracy'))
     figs.append((_mask_figure(cfgs['beitv2'], fig_dir / 'masks.png'),
                  'digits with BEiT v2 block-wise masks (26 of 64 patches)'))
     out = codebook_patch_grid(str(configs['vqkd']), str(ckpts['vqkd']),
                               str(fig_dir / 'codebook_patches.png'), num_codes=12, per_code=12)
-    figs.append((Path(out), 'image patches of the 12 most frequent VQ-KD codes (one row each)'))
+    figs.append((Path(out), 'image patches of the 12 most frequent textured VQ-KD codes '
+                            '(uniform ones left out; one row each)'))
     return figs
 
 

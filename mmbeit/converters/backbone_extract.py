@@ -35,7 +35,8 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor], source_prefix: str = '
         drop: backbone keys used only in pretraining. Defaults to ('mask_token',).
         unshare_rel_pos_bias: copy a shared relative position table into every block
             (``blocks.N.rel_pos_bias.*``), for backbones built with ``use_rel_pos_bias=True``
-            as BEiT fine-tunes. Defaults to False.
+            as BEiT fine-tunes; a backbone that has a table per block already (a fine-tuned
+            one) is kept as it is. Defaults to False.
         keep_shared_norm: BEiT v2 keeps the last layer's final norm in the patch-aggregation
             neck (``neck.norm.*``, shared by both branches); copy it to the backbone's
             ``norm.*`` when the backbone has none, so that ``final_norm=True`` backbones
@@ -53,15 +54,23 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor], source_prefix: str = '
         backbone.pop(key, None)
     if keep_shared_norm and not any(k.startswith('norm.') for k in backbone):
         backbone.update(add_prefix(strip_prefix(state_dict, SHARED_NORM), 'norm.'))
-    if unshare_rel_pos_bias:
+    if unshare_rel_pos_bias and not has_layer_tables(backbone):
         backbone = unshare_relative_position_bias(backbone)
     return backbone
+
+
+def has_layer_tables(backbone: Dict[str, torch.Tensor]) -> bool:
+    """Whether the backbone has a relative position table per block (and no shared one)."""
+    return SHARED_TABLE not in backbone and any(
+        k.endswith('.' + SHARED_TABLE) and _BLOCK_INDEX.match(k) for k in backbone)
 
 
 def unshare_relative_position_bias(backbone: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Replace the shared table by a copy in each block (BEiT's fine-tuning initialisation)."""
     if SHARED_TABLE not in backbone:
-        raise KeyError(f'no shared {SHARED_TABLE!r} to unshare; the backbone keys start with '
+        raise KeyError(f'no shared {SHARED_TABLE!r} to unshare: this backbone has no relative '
+                       'position bias (MoCo v3 / VQ-KD ViTs use absolute embeddings); leave '
+                       '--unshare-rel-pos-bias out. Its keys start with '
                        f'{sorted({k.split(".")[0] for k in backbone})}')
     table = backbone.pop(SHARED_TABLE)
     indices = sorted({int(m.group(1)) for k in backbone if (m := _BLOCK_INDEX.match(k))})

@@ -26,6 +26,7 @@ from mmbeit.models.backbones.beit_vit import ARCH_SETTINGS
 
 from .release_arch import resolve_num_heads
 
+HF_PREFIXES = ('beit.', 'vit.', 'embeddings.', 'encoder.layer.')
 _BLOCK_RE = re.compile(r'^(blocks|cls_pt_layers)\.(\d+)\.(.+)$')
 _BLOCK_PARTS = ('norm1.', 'norm2.', 'attn.qkv.weight', 'attn.q_bias', 'attn.v_bias', 'attn.proj.',
                 'mlp.fc1.', 'mlp.fc2.', 'gamma_1', 'gamma_2')
@@ -105,8 +106,12 @@ def convert_unilm_beit(state_dict: Dict[str, torch.Tensor]
                            'final norm. Convert the backbone only (--backbone-only).')
         unknown.append(key)
     if unknown:
+        hint = ''
+        if any(k.startswith(HF_PREFIXES) for k in unknown):
+            hint = ('; these are HF transformers keys: convert the model folder with '
+                    'tools/model_converters/hf2mmbeit.py')
         raise KeyError(f'keys of no known unilm BEiT layout ({len(unknown)}): '
-                       f'{", ".join(unknown[:20])}')
+                       f'{", ".join(unknown[:20])}{hint}')
     return out, dropped
 
 

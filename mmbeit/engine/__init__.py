@@ -6,6 +6,9 @@ loader (:func:`mmbeit.utils.install_safe_checkpoint_loader`) for MMEngine's loca
 ``custom_imports=dict(imports=['mmbeit.models', 'mmbeit.engine'])``; mmbeit configs
 (``default_scope='mmbeit'``) import it when the runner builds its first hook.
 """
+import mmbeit.utils.compat  # noqa: F401  (first: mmpretrain 1.2 with transformers 5)
+
+# isort: split
 import mmpretrain.engine  # noqa: F401  (parent registry entries)
 
 from mmbeit.utils.checkpoint import install_safe_checkpoint_loader

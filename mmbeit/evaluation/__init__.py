@@ -1,3 +1,6 @@
+import mmbeit.utils.compat  # noqa: F401  (first: mmpretrain 1.2 with transformers 5)
+
+# isort: split
 import mmpretrain.evaluation  # noqa: F401  (parent registry entries)
 
 from . import metrics  # noqa: F401,E402

@@ -8,10 +8,10 @@ import torch
 from mmengine.registry import init_default_scope
 from PIL import Image
 
+from mmbeit.models.backbones.pretrained import load_backbone_part
 from mmbeit.models.utils.pooling import check_backbone_pooling, pool_features
 from mmbeit.registry import MODELS
-from mmbeit.utils import load_state_dict_file, load_state_dict_report, strip_prefix
-from mmbeit.utils.key_maps import top_level_names
+from mmbeit.utils import load_state_dict_file
 
 
 def load_images(dataset, size: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -34,12 +34,7 @@ def build_backbone(cfg: dict, checkpoint: Optional[str] = None,
     init_default_scope('mmbeit')
     backbone = MODELS.build(cfg)
     if checkpoint is not None:
-        state = load_state_dict_file(checkpoint)
-        sub = strip_prefix(state, prefix)
-        if not sub:
-            raise KeyError(f'{checkpoint} has no keys under {prefix!r}; it has '
-                           f'{top_level_names(state)}')
-        load_state_dict_report(backbone, sub, source=f'{checkpoint} [{prefix}]')
+        load_backbone_part(backbone, load_state_dict_file(checkpoint), prefix, checkpoint)
     return backbone.eval()
 
 

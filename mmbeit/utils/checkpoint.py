@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import os.path as osp
 import pickle
@@ -183,8 +184,47 @@ def check_checkpoint_path(filename: str) -> str:
     return filename
 
 
+def is_safetensors(filename: str) -> bool:
+    """Whether ``filename`` is a safetensors file: by its suffix, or by its header (an 8-byte
+    little-endian length followed by a JSON object), whatever it is called."""
+    if str(filename).endswith('.safetensors'):
+        return True
+    try:
+        with open(filename, 'rb') as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    if len(head) < 9 or head[8:9] != b'{':
+        return False
+    size = struct.unpack('<Q', head[:8])[0]
+    return 2 <= size <= osp.getsize(filename) - 8
+
+
+def _load_safetensors(filename: str, map_location: Optional[Any]) -> Dict[str, Any]:
+    """A safetensors file as ``{'state_dict': tensors, 'meta': ...}``: ``meta`` is what
+    :func:`save_state_dict` recorded (``mmbeit_meta``), else the file's string metadata."""
+    try:
+        from safetensors import SafetensorError, safe_open
+    except ImportError as err:  # pragma: no cover
+        raise CheckpointError(f'{filename} is a safetensors file: pip install safetensors'
+                              ) from err
+    device = str(map_location) if isinstance(map_location, (str, torch.device)) else 'cpu'
+    try:
+        with safe_open(filename, framework='pt', device=device) as f:
+            tensors = OrderedDict((k, f.get_tensor(k)) for k in f.keys())
+            metadata = dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f'cannot read checkpoint {filename} ({osp.getsize(filename)} '
+                              f'bytes): damaged safetensors file ({err})') from err
+    meta: Any = metadata
+    if 'mmbeit_meta' in metadata:
+        meta = json.loads(metadata['mmbeit_meta'])
+    return dict(state_dict=tensors, meta=meta)
+
+
 def load_checkpoint(filename: str, map_location: Optional[Any] = 'cpu') -> Any:
-    """``torch.load(filename, weights_only=True)`` with mmbeit's allow-list.
+    """``torch.load(filename, weights_only=True)`` with mmbeit's allow-list; a safetensors file
+    (safe by construction: tensors and strings only) is read as ``{'state_dict', 'meta'}``.
 
     Raises:
         CheckpointNotFoundError: empty path, a folder, or no such file.
@@ -193,6 +233,8 @@ def load_checkpoint(filename: str, map_location: Optional[Any] = 'cpu') -> Any:
         CheckpointError: a truncated / corrupt file (the message names it).
     """
     filename = check_checkpoint_path(filename)
+    if is_safetensors(filename):
+        return _load_safetensors(filename, map_location)
     try:
         with torch.serialization.safe_globals(safe_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
@@ -228,10 +270,31 @@ def load_state_dict_file(filename: str, keys: Sequence[str] = STATE_DICT_KEYS
 
 def save_state_dict(state_dict: Dict[str, torch.Tensor], path: str,
                     meta: Optional[dict] = None) -> None:
-    """Write ``{'state_dict': ..., 'meta': ...}`` (what MMEngine's loaders read)."""
+    """Write ``{'state_dict': ..., 'meta': ...}`` (what MMEngine's loaders read); a path ending
+    in ``.safetensors`` gets a safetensors file with ``meta`` as JSON (``mmbeit_meta``), which
+    :func:`load_checkpoint` reads back the same."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     out = OrderedDict((k, v.detach().cpu().contiguous()) for k, v in state_dict.items())
+    if str(path).endswith('.safetensors'):
+        save_safetensors(out, path, dict(mmbeit_meta=json.dumps(meta or {}, default=str)))
+        return
     torch.save(dict(state_dict=out, meta=dict(meta or {})), path)
+
+
+def save_safetensors(state_dict: Dict[str, torch.Tensor], path: str,
+                     metadata: Optional[Dict[str, str]] = None) -> None:
+    """Write a safetensors file; tensors that share memory are written as copies."""
+    from safetensors.torch import save_file
+
+    seen: Dict[Tuple[int, int], str] = {}
+    out = OrderedDict()
+    for k, v in state_dict.items():
+        v = v.detach().cpu().contiguous()
+        ident = (v.untyped_storage().data_ptr(), v.storage_offset())
+        out[k] = v.clone() if ident in seen or v.untyped_storage().nbytes() != \
+            v.numel() * v.element_size() else v
+        seen[ident] = k
+    save_file(out, path, metadata={'format': 'pt', **(metadata or {})})
 
 
 def _mmengine_local_loader(filename: str, map_location: Optional[Any] = None) -> Any:

@@ -1,3 +1,6 @@
+import mmbeit.utils.compat  # noqa: F401  (first: mmpretrain 1.2 with transformers 5)
+
+# isort: split
 import mmpretrain.visualization  # noqa: F401  (parent registry entries)
 
 from .curves import plot_curves, read_scalars, series

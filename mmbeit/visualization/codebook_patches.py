@@ -24,6 +24,24 @@ def collect_patches(tokenizer, images: torch.Tensor, pixels: np.ndarray,
     return ids
 
 
+def textured_codes(bank: Dict[int, List[np.ndarray]], counts: np.ndarray, num_codes: int,
+                   flat_std: float = 4.0) -> List[int]:
+    """The ``num_codes`` most frequent codes whose patches are not flat (mean per-patch pixel
+    std above ``flat_std`` uint8 levels), most frequent first; flat codes fill up the rest.
+
+    On images with large uniform areas (the digits' black background, sky) the most frequent
+    codes are uniform patches, and a grid of them shows nothing of what the codebook learned.
+    """
+    order = [int(c) for c in np.argsort(-counts, kind='stable') if counts[c] > 0]
+
+    def is_flat(code: int) -> bool:
+        patches = bank.get(code) or []
+        return not patches or float(np.mean([p.std() for p in patches])) <= flat_std
+
+    textured = [c for c in order if not is_flat(c)]
+    return (textured + [c for c in order if is_flat(c)])[:num_codes]
+
+
 def draw_grid(bank: Dict[int, List[np.ndarray]], codes: List[int], per_code: int,
               out: str) -> str:
     from .curves import plt, save_figure
@@ -50,7 +68,8 @@ def codebook_patch_grid(config: str, checkpoint: str, out: str,
             ``val_dataloader`` are used).
         checkpoint: a VQ-KD checkpoint in any supported layout.
         out: the PNG path.
-        codes: codes to draw (one row each); default: the ``num_codes`` most frequent.
+        codes: codes to draw (one row each); default: the ``num_codes`` most frequent codes
+            with textured patches (:func:`textured_codes`).
     """
     from mmengine.config import Config
     from mmengine.runner import Runner
@@ -81,7 +100,7 @@ def codebook_patch_grid(config: str, checkpoint: str, out: str,
             bar.update(images.shape[0])
             if seen >= max_images:
                 break
-    codes = codes or [int(c) for c in np.argsort(-counts)[:num_codes]]
+    codes = codes or textured_codes(bank, counts, num_codes)
     draw_grid(bank, codes, per_code, out)
     print(f'saved {out} ({len(codes)} codes, {seen} images)')
     return out

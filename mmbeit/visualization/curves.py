@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
+LINE_STYLES = ('-', '--', ':', '-.')
+
 
 def save_figure(fig, path: Union[str, Path], **kwargs) -> Path:
     """``tight_layout``, write ``path`` (its folder made), close the figure; returns the path."""
@@ -47,14 +49,23 @@ def series(records: Sequence[dict], key: str) -> Tuple[List[int], List[float]]:
 
 def plot_curves(curves: Dict[str, Tuple[Sequence[float], Sequence[float]]], path: Union[str, Path],
                 title: str = '', xlabel: str = 'iteration', ylabel: str = '') -> Path:
-    """One line per named (x, y) series, saved as PNG."""
+    """One line per named (x, y) series, saved as PNG.
+
+    Series get distinct line styles (near-equal curves, e.g. BEiT v2's two losses, stay visible
+    on top of each other); a percentage axis (``ylabel`` with '%') spans 0-100 so that a flat
+    line near 100 % reads as flat, not as noise on a zoomed axis.
+    """
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
-    for name, (x, y) in curves.items():
+    for i, (name, (x, y)) in enumerate(curves.items()):
         if len(x):
-            ax.plot(x, y, label=name, marker='o' if len(x) < 15 else None, markersize=3)
+            ax.plot(x, y, label=name, marker='o' if len(x) < 15 else None, markersize=3,
+                    linestyle=LINE_STYLES[i % len(LINE_STYLES)], linewidth=1.6 - 0.3 * (i % 3))
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    values = [v for _, y in curves.values() for v in y]
+    if '%' in ylabel and values and 0 <= min(values) and max(values) <= 100:
+        ax.set_ylim(0, 102)
     ax.grid(alpha=0.3)
     if len(curves) > 1:
         ax.legend(fontsize=8)

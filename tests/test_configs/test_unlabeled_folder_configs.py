@@ -86,3 +86,31 @@ def test_pretraining_config_trains_on_the_folder(config, folder, tmp_path):
     assert runner.iter == 2
     assert torch.isfinite(torch.tensor(runner.message_hub.get_scalar('train/loss').current()))
     assert list((tmp_path / '.file_lists').glob('images-*.json'))  # beside the work dir
+
+
+@pytest.mark.parametrize('config', [
+    'configs/vqkd/vqkd_vit-tiny-p4_1xb64-randteacher-20e_digits.py',
+    'configs/demo/vqkd_vit-tiny-p4_1xb64-mocov3-teacher-demo_digits.py',
+], ids=lambda c: Path(c).stem)
+def test_small_vqkd_validates_on_96px_images(config, tmp_path):
+    """The digits configs' val pipeline resizes to the model's 32 px: a folder of 96 px
+    images validates (before: 'position embedding has 64 patch positions, the input has 576')."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / 'images96'
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(root / f'{i}.png')
+    cfg = _cfg(config, root, tmp_path / 'work', 'val_dataloader.dataset.type=UnlabeledImageFolder',
+               f'val_dataloader.dataset.data_root={root}', 'model.teacher.checkpoint=random')
+    init_default_scope('mmbeit')
+    ds = DATASETS.build(dict(cfg.val_dataloader.dataset, cache_dir=str(tmp_path / 'cache')))
+    assert _shapes(ds[0]['inputs']) == [(3, 32, 32)]
+    from mmengine.dataset import default_collate
+
+    from mmbeit.registry import MODELS
+    model = MODELS.build(cfg.model).eval()
+    outputs = model.val_step(default_collate([ds[i] for i in range(3)]))
+    assert len(outputs) == 3

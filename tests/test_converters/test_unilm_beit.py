@@ -123,3 +123,23 @@ def test_wrong_or_unknown_checkpoints_fail_with_a_key_report():
     assert 'missing keys' in msg and 'blocks.3.' in msg and 'shape of cls_token' in msg
     with pytest.raises(KeyError, match='no known unilm'):
         convert_unilm_beit({**unilm_finetuned(), 'decoder.weight': torch.zeros(1)})
+
+
+def test_unshare_on_a_finetuned_release_keeps_its_tables_and_says_so(tmp_path, capsys):
+    from tools.model_converters import unilm2mmbeit
+
+    release = unilm_finetuned()
+    torch.save({'model': release}, tmp_path / 'ft.pth')
+    unilm2mmbeit.main([str(tmp_path / 'ft.pth'), str(tmp_path / 'out.pth'), '--backbone-only',
+                       '--prefix', 'backbone.', '--unshare-rel-pos-bias',
+                       '--num-heads', str(HEADS)])
+    assert 'one relative position table per block already' in capsys.readouterr().out
+    out = torch.load(tmp_path / 'out.pth')['state_dict']
+    for i in range(DEPTH):
+        assert torch.equal(out[f'backbone.blocks.{i}.rel_pos_bias.relative_position_bias_table'],
+                           release[f'blocks.{i}.attn.relative_position_bias_table'])
+
+
+def test_hf_transformers_keys_point_to_the_hf_importer():
+    with pytest.raises(KeyError, match='hf2mmbeit.py'):
+        convert_unilm_beit({'beit.embeddings.cls_token': torch.zeros(1, 1, C)})

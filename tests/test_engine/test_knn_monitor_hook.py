@@ -5,6 +5,7 @@ import pytest
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from mmbeit.engine.hooks.knn_monitor_hook import KNNMonitorHook
 from tests.test_models.test_algorithms.test_mocov3 import DIGITS_CFG, tiny_runner_cfg
 
 
@@ -126,3 +127,14 @@ class _CopyBackboneBeforeTraining(Hook):
 
     def before_train(self, runner) -> None:
         self.store['backbone'] = copy.deepcopy(runner.model.backbone).eval()
+
+
+def test_a_training_folder_elsewhere_is_named_in_a_warning():
+    hook = KNNMonitorHook(
+        train_dataloader=dict(dataset=dict(type='DigitsDataset', data_root='data/digits')),
+        val_dataloader=dict(dataset=dict(type='DigitsDataset', data_root='data/digits')))
+    own = dict(dataset=dict(type='UnlabeledImageFolder', data_root='/data/my_images'))
+    warning = hook.data_mismatch(own)
+    assert 'data/digits' in warning and '/data/my_images' in warning
+    assert hook.data_mismatch(dict(dataset=dict(data_root='data/digits/'))) is None
+    assert hook.data_mismatch(None) is None

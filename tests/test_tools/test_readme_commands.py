@@ -55,6 +55,13 @@ MOCO_MICRO = ('tests/test_configs/test_mocov3_configs.py::'
               'test_batch_4096_on_8_and_1_gpus_is_the_32_gpu_recipe_in_micro_batches',
               'tests/test_configs/test_mocov3_configs.py::test_config_builds_and_trains_two_iterations',
               'tests/test_models/test_algorithms/test_mocov3_micro_batch.py')
+RELEASE_V2 = 'tests/test_converters/test_release_interop.py::' \
+             'test_official_beit_v2_pretraining_to_timm_and_hf_and_back'
+TIMM_CLI = 'tests/test_converters/test_timm_interop.py::' \
+           'test_command_lines_round_trip_safetensors_and_record_the_model'
+HF_V2 = 'tests/test_converters/test_hf_interop.py::' \
+        'test_beit_v2_backbone_loads_with_automodel_final_norm_tokens_equal'
+TOKENIZER = 'tests/test_converters/test_tokenizer_export.py::'
 
 # command as written (continuations joined, comment dropped, spaces collapsed) -> the tests
 # that run it (this module's included); the checks below run on every command as well
@@ -174,6 +181,28 @@ COMMANDS = {
     'bash tools/dist_train.sh configs/benchmarks/mmsegmentation/'
     'upernet_beitv2-vit-base-p16_adapter_8xb2-160k_ade20k-512x512.py 8 $CKPT':
         (MMSEG, BENCH_CFG, DIST_TRAIN),
+    'python tools/analysis_tools/linear_probe_eval.py configs/beitv2/'
+    'beitv2_vit-base-p16_16xb128-amp-coslr-300e_in1k.py work_dirs/beitv2/epoch_300.pth '
+    '--data-root /data/my_labelled --shots 10 --device cuda':
+        ('tests/test_tools/test_linear_probe_eval.py::'
+         'test_probe_on_a_labelled_folder_with_all_labels_and_few_shots',),
+    # weights out and in (docs/interop.md)
+    'python tools/model_converters/mmbeit2timm.py work_dirs/beitv2/epoch_300.pth '
+    'beitv2_b16.safetensors': (RELEASE_V2, TIMM_CLI),
+    'python tools/model_converters/mmbeit2hf.py work_dirs/beitv2/epoch_300.pth hf/beitv2_b16':
+        (RELEASE_V2, HF_V2),
+    'python tools/model_converters/hf2mmbeit.py hf/beitv2_b16 checkpoints/beitv2_b16.pth':
+        (RELEASE_V2, HF_V2),
+    'python tools/model_converters/timm2mmbeit.py beitv2_b16.safetensors '
+    'checkpoints/beitv2_b16.pth': (TIMM_CLI,),
+    'python tools/model_converters/hf2mmbeit.py vit-base-patch16-224/ checkpoints/vit_b16.pth '
+    '--drop pooler.': ('tests/test_converters/test_hf_interop.py::'
+                       'test_leftovers_are_errors_unless_dropped_by_name',),
+    'python tools/model_converters/export_tokenizer.py work_dirs/vqkd/epoch_100.pth '
+    'vqkd.safetensors': (TOKENIZER + 'test_vqkd_training_checkpoint_exports_with_its_config',),
+    'python tools/model_converters/export_tokenizer.py work_dirs/beitv2/epoch_300.pth '
+    'vqkd_enc.safetensors --no-decoder':
+        (TOKENIZER + 'test_beit_target_generator_without_decoder_and_dvae',),
 }
 
 

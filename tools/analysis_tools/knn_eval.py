@@ -33,21 +33,20 @@ from mmengine.runner import Runner
 from torch import nn
 
 from mmbeit.evaluation import extract_features, knn_accuracy
-from mmbeit.models.backbones.pretrained import arch_from_state_dict, check_arch
+from mmbeit.models.backbones.pretrained import load_backbone_part
 from mmbeit.models.utils.pooling import BACKBONE_POOLING, POOLINGS
 from mmbeit.registry import MODELS
 from mmbeit.utils import load_state_dict_file, load_state_dict_report, strip_prefix
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_feature_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments that choose the model, the checkpoint and the two labelled splits
+    (shared with ``linear_probe_eval.py``)."""
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?', default=None,
                         help='omit to evaluate the randomly initialised model')
     parser.add_argument('--bank-split', default='train')
     parser.add_argument('--query-split', default='val')
-    parser.add_argument('--k', type=int, default=20)
-    parser.add_argument('--temperature', type=float, default=0.07)
     parser.add_argument('--source', default='backbone', choices=('backbone', 'neck'))
     parser.add_argument('--pooling', choices=POOLINGS, default=None,
                         help="tokens -> one vector (default: what the backbone's out_type "
@@ -60,6 +59,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'splits as class subfolders (instead of the config\'s datasets)')
     parser.add_argument('--out', help='write the result as json here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_feature_args(parser)
+    parser.add_argument('--k', type=int, default=20)
+    parser.add_argument('--temperature', type=float, default=0.07)
     return parser.parse_args(argv)
 
 
@@ -198,14 +204,6 @@ def evaluated_model(model: nn.Module) -> Tuple[nn.Module, str]:
                      'for kNN to evaluate')
 
 
-def check_backbone_arch(backbone: nn.Module, state: dict, source: str) -> None:
-    """A ViT checkpoint of another size: :class:`ArchMismatchError` naming the presets that
-    fit, instead of a list of every mismatched key."""
-    if all(hasattr(backbone, k) for k in ('embed_dims', 'num_layers', 'num_heads',
-                                           'mlp_ratio', 'patch_size')):
-        check_arch(backbone, arch_from_state_dict(state), source=source)
-
-
 def load_backbone_and_neck(model, checkpoint: str, source: str,
                            prefix: str = 'backbone.') -> None:
     """Load the backbone (and, for ``source='neck'``, the neck) of ``checkpoint`` strictly:
@@ -218,19 +216,18 @@ def load_backbone_and_neck(model, checkpoint: str, source: str,
         if source == 'neck':
             raise SystemExit(f'{checkpoint} holds a bare backbone: --source neck needs a model '
                              'checkpoint with neck.* keys')
-        check_backbone_arch(model.backbone, state, checkpoint)
-        load_state_dict_report(model.backbone, state, source=checkpoint)
+        load_backbone_part(model.backbone, state, '', checkpoint)
         return
-    backbone = strip_prefix(state, prefix)
-    check_backbone_arch(model.backbone, backbone, f'{checkpoint} [{prefix}]')
-    load_state_dict_report(model.backbone, backbone, source=f'{checkpoint} [{prefix}]')
+    load_backbone_part(model.backbone, state, prefix, checkpoint)
     if source == 'neck':
         load_state_dict_report(model.neck, strip_prefix(state, 'neck.'),
                                source=f'{checkpoint} [neck.]')
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
+def split_features(args: argparse.Namespace):
+    """Frozen features of the bank and query splits: ``(bank_f, bank_y, query_f, query_y,
+    pooling)``, (N, C) / (N,) tensors (see the module docstring for where each part comes
+    from)."""
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -258,6 +255,18 @@ def main(argv=None) -> dict:
                                       progress=True, pooling=pooling)
     query_f, query_y = extract_features(model, query_loader, args.source, preprocessor,
                                         progress=True, pooling=pooling)
+    return bank_f, bank_y, query_f, query_y, pooling
+
+
+def write_result(result: dict, out: Optional[str]) -> None:
+    if out:
+        with open(out, 'w') as f:
+            json.dump(result, f, indent=1)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    bank_f, bank_y, query_f, query_y, pooling = split_features(args)
     top1 = knn_accuracy(bank_f, bank_y, query_f, query_y, args.k, args.temperature)
     result = dict(config=args.config, checkpoint=args.checkpoint, k=args.k,
                   temperature=args.temperature, source=args.source, pooling=pooling, top1=top1,
@@ -265,9 +274,7 @@ def main(argv=None) -> dict:
     print(f'\nkNN top-1 = {top1:.2f} % ({args.source}, pooling {pooling}, k={args.k}, '
           f'T={args.temperature}, '
           f'{len(bank_y)} bank / {len(query_y)} query)')
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(result, f, indent=1)
+    write_result(result, args.out)
     return result
 
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 import argparse
 
 from mmbeit.converters import arch_meta, extract_backbone
-from mmbeit.converters.cli import add_num_heads_arg, converter_parser, save_converted
-from mmbeit.utils import add_prefix, get_state_dict, load_checkpoint
+from mmbeit.converters.cli import (
+    add_num_heads_arg,
+    converter_parser,
+    note_unshare,
+    save_converted,
+)
+from mmbeit.utils import add_prefix, get_state_dict, load_checkpoint, strip_prefix
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,6 +38,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     checkpoint = load_checkpoint(args.src)
     state = get_state_dict(checkpoint)
+    note_unshare(strip_prefix(state, args.source_prefix), args.unshare_rel_pos_bias)
     backbone = extract_backbone(state, source_prefix=args.source_prefix,
                                 drop=() if args.keep_mask_token else ('mask_token',),
                                 unshare_rel_pos_bias=args.unshare_rel_pos_bias)

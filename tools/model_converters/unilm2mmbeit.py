@@ -9,9 +9,14 @@ from __future__ import annotations
 import argparse
 
 from mmbeit.converters import arch_meta, choose_num_heads, convert_unilm_beit, extract_backbone
-from mmbeit.converters.cli import add_num_heads_arg, converter_parser, save_converted
+from mmbeit.converters.cli import (
+    add_num_heads_arg,
+    converter_parser,
+    note_unshare,
+    save_converted,
+)
 from mmbeit.converters.unilm_beit import release_num_heads
-from mmbeit.utils import add_prefix, get_state_dict, load_checkpoint
+from mmbeit.utils import add_prefix, get_state_dict, load_checkpoint, strip_prefix
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,6 +40,7 @@ def main(argv=None) -> None:
     num_heads = choose_num_heads(args.num_heads, release_num_heads(checkpoint), args.src)
     arch = arch_meta(converted, num_heads, prefix='backbone.')
     if args.backbone_only:  # keeps the final norm (BEiT v2: shared with the neck)
+        note_unshare(strip_prefix(converted, 'backbone.'), args.unshare_rel_pos_bias)
         converted = add_prefix(extract_backbone(
             converted, unshare_rel_pos_bias=args.unshare_rel_pos_bias), args.prefix)
     elif args.prefix or args.unshare_rel_pos_bias:

@@ -27,7 +27,11 @@ train_pipeline = [
          max_area_ratio=1 / 3),
     dict(type='PackInputs'),
 ]
-test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+# resized to the model's 32 px: the digits are 32 px already (unchanged); other folders
+# given by --cfg-options (own images) get the input size the position embedding holds
+test_pipeline = [dict(type='LoadImageFromFile'),
+                 dict(type='Resize', scale=(32, 32), interpolation='bicubic', backend='pillow'),
+                 dict(type='PackInputs')]
 train_dataloader = dict(
     batch_size=64, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

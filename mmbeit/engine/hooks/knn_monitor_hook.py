@@ -101,7 +101,25 @@ class KNNMonitorHook(Hook):
                 json.dump(self.curve, f, indent=1)
 
     # ------------------------------------------------------------------ triggers
+    def data_mismatch(self, train_dataloader: Optional[dict]) -> Optional[str]:
+        """A warning when the training data was pointed elsewhere (e.g. ``--cfg-options
+        train_dataloader.dataset.data_root=...``) but this monitor still reads its own labelled
+        folder; None when both read the same root or the training data is not a folder."""
+        dataset = (train_dataloader or {}).get('dataset') or {}
+        mine = ((self.train_loader_cfg or {}).get('dataset') or {}) \
+            if isinstance(self.train_loader_cfg, dict) else {}
+        train_root, own_root = dataset.get('data_root'), mine.get('data_root')
+        if not train_root or not own_root or osp.abspath(train_root) == osp.abspath(own_root):
+            return None
+        return (f'KNNMonitorHook measures kNN on {own_root} (its own labelled splits), not on '
+                f'the training images in {train_root}: point the hook\'s train_dataloader / '
+                'val_dataloader at a labelled split of your data (custom_hooks), or remove the '
+                'hook; the knn/top1 curve says nothing about your images otherwise')
+
     def before_train(self, runner: Runner) -> None:
+        warning = self.data_mismatch(getattr(runner, 'cfg', {}).get('train_dataloader'))
+        if warning:
+            runner.logger.warning(warning)
         if self.eval_before_train and runner.iter == 0:
             self.evaluate(runner, 0, 0)
 

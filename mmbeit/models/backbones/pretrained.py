@@ -86,6 +86,32 @@ def check_arch(backbone, arch: Dict[str, float], source: str = 'checkpoint') -> 
         'mlp_ratio=...).')
 
 
+def is_vit(backbone) -> bool:
+    """Whether ``backbone`` exposes the :data:`ARCH_KEYS` (mmbeit's ViTs do)."""
+    return all(hasattr(backbone, k) for k in ARCH_KEYS)
+
+
+def load_backbone_part(backbone, state_dict: Dict[str, torch.Tensor], prefix: str = '',
+                       source: str = 'checkpoint') -> Dict[str, list]:
+    """The one loader of "the backbone part of a checkpoint": the ``prefix`` keys of
+    ``state_dict`` into ``backbone``, strictly (:func:`load_state_dict_report`); a ViT of
+    another size is an :class:`ArchMismatchError` naming the presets that fit, not a list of
+    every mis-shaped key.
+
+    Raises:
+        StateDictMismatchError: nothing under ``prefix``, or missing / unexpected / mis-shaped
+            tensors (all listed).
+    """
+    part = strip_prefix(state_dict, prefix) if prefix else dict(state_dict)
+    where = f'{source} [{prefix}]' if prefix else source
+    if not part:
+        raise StateDictMismatchError(f'{source}: no keys under {prefix!r}; it has '
+                                     f'{top_level_names(state_dict)}')
+    if is_vit(backbone):
+        check_arch(backbone, arch_from_state_dict(part), source=where)
+    return load_state_dict_report(backbone, part, source=where)
+
+
 def checkpoint_arch(checkpoint: dict, state_dict: Dict[str, torch.Tensor]) -> Dict[str, float]:
     """``meta['arch']`` of a converted checkpoint, completed by what the shapes tell."""
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
