@@ -26,6 +26,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from mmbeit.utils.key_maps import rename_key
+
 from .vit_export import ViTExport
 
 StateDict = Dict[str, torch.Tensor]
@@ -71,13 +73,12 @@ class HFExport:
         return str(self.config['architectures'][0])
 
 
-def _rename(name: str, table: Sequence[Tuple[str, str]], reverse: bool = False
+def _rename(name: str, table: Tuple[Tuple[str, str], ...], reverse: bool = False
             ) -> Optional[str]:
-    for ours, theirs in table:
-        src, dst = (theirs, ours) if reverse else (ours, theirs)
-        if name == src or (src.endswith('.') and name.startswith(src)):
-            return dst + name[len(src):]
-    return None
+    """:func:`~mmbeit.utils.key_maps.rename_key`, None where no rule applies (no rule of
+    these tables maps a name to itself)."""
+    new = rename_key(name, table, reverse)
+    return None if new == name else new
 
 
 # ---------------------------------------------------------------------- mmbeit -> HF

@@ -23,12 +23,13 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from mmbeit.utils.key_maps import split_qkv_bias
+from mmbeit.utils.key_maps import convert_timm_vit, strip_prefix
 
+from .backbone_extract import SHARED_TABLE
+from .unilm_beit import convert_unilm_beit
 from .vit_export import ViTExport
 
 StateDict = Dict[str, torch.Tensor]
-SHARED_TABLE = 'rel_pos_bias.relative_position_bias_table'
 _BLOCK = re.compile(r'^blocks\.(\d+)\.(.+)$')
 _COMMON = re.compile(r'^(cls_token|pos_embed|patch_embed\.proj\.(weight|bias)'
                      r'|(norm|fc_norm)\.(weight|bias))$')
@@ -37,7 +38,8 @@ _BLOCK_COMMON = re.compile(r'^((norm1|norm2|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weig
 _BEIT_BLOCK_ONLY = ('attn.q_bias', 'attn.v_bias', 'gamma_1', 'gamma_2')
 
 # timm 1.0 model defaults: the registered function's arguments over the class defaults
-_BEIT_CLASS = dict(img_size=224, patch_size=16, in_chans=3, mlp_ratio=4.0, qkv_bias=True,
+_BEIT_CLASS = dict(num_classes=1000, img_size=224, patch_size=16, in_chans=3, mlp_ratio=4.0,
+                   qkv_bias=True,
                    use_abs_pos_emb=True, use_rel_pos_bias=False, use_shared_rel_pos_bias=False,
                    init_values=None, global_pool='avg')
 _BEIT_MODELS = {
@@ -60,7 +62,8 @@ _BEIT_MODELS = {
                                      use_abs_pos_emb=False, use_rel_pos_bias=True,
                                      init_values=1e-5),
 }
-_VIT_CLASS = dict(img_size=224, patch_size=16, in_chans=3, mlp_ratio=4.0, qkv_bias=True,
+_VIT_CLASS = dict(num_classes=1000, img_size=224, patch_size=16, in_chans=3, mlp_ratio=4.0,
+                  qkv_bias=True,
                   init_values=None, global_pool='token')
 _VIT_MODELS = {
     'vit_tiny_patch16_224': dict(embed_dim=192, depth=12, num_heads=3),
@@ -159,7 +162,7 @@ def timm_model_name(export: ViTExport) -> str:
 def _differences(wanted: Dict[str, object], defaults: Dict[str, object]) -> Dict[str, object]:
     out: Dict[str, object] = {}
     for key, value in wanted.items():
-        default = defaults.get(key, None if key != 'num_classes' else 1000)
+        default = defaults.get(key)
         if key == 'init_values':  # any value: the file overwrites the layer scales
             if (value is None) != (default is None):
                 out[key] = value
@@ -239,6 +242,10 @@ def timm_family(state_dict: StateDict) -> str:
 def timm_to_mmbeit(state_dict: StateDict) -> Tuple[StateDict, Optional[StateDict], List[str]]:
     """A timm ``Beit`` / ``VisionTransformer`` state dict -> mmbeit.
 
+    timm's ``Beit`` keys are the unilm release layout (:func:`convert_unilm_beit` reads them);
+    a ``VisionTransformer`` is what :func:`~mmbeit.utils.key_maps.convert_timm_vit` reads, plus
+    ``fc_norm`` and layer scales (``ls1.gamma`` / ``ls2.gamma``).
+
     Returns:
         (backbone keys of :class:`BEiTViT`, classifier ``{'weight', 'bias'}`` or None, what was
         dropped and why).
@@ -246,41 +253,32 @@ def timm_to_mmbeit(state_dict: StateDict) -> Tuple[StateDict, Optional[StateDict
     Raises:
         KeyError: tensors of no known layout (named); nothing is dropped silently.
     """
-    family = timm_family(state_dict)
-    backbone: StateDict = OrderedDict()
-    head: StateDict = OrderedDict()
+    if timm_family(state_dict) == 'beit':
+        converted, buffers = convert_unilm_beit(state_dict)
+        head = strip_prefix(converted, 'head.fc.')
+        return (strip_prefix(converted, 'backbone.'), head or None,
+                [f'{k} (index buffer, rebuilt by mmbeit)' for k in buffers])
+    head = strip_prefix(state_dict, 'head.')
+    vit: StateDict = OrderedDict()
+    extra: StateDict = OrderedDict()
     dropped: List[str] = []
-    unknown: List[str] = []
     for key, value in state_dict.items():
-        if key in ('head.weight', 'head.bias'):
-            head[key[len('head.'):]] = value
-            continue
-        if key.endswith('relative_position_index'):
-            dropped.append(f'{key} (index buffer, rebuilt by mmbeit)')
-            continue
-        if _COMMON.match(key) or key == SHARED_TABLE:
-            backbone[key] = value
-            continue
         match = _BLOCK.match(key)
-        rest = match.group(2) if match else ''
-        stem = f'blocks.{match.group(1)}.' if match else ''
-        if match and _BLOCK_COMMON.match(rest):
-            backbone[key] = value
-        elif family == 'beit' and match and rest in _BEIT_BLOCK_ONLY:
-            backbone[key] = value
-        elif family == 'beit' and rest == 'attn.relative_position_bias_table':
-            backbone[stem + SHARED_TABLE] = value
-        elif family == 'vit' and rest == 'attn.qkv.bias':
-            backbone[stem + 'attn.q_bias'], backbone[stem + 'attn.v_bias'] = \
-                split_qkv_bias(value)
+        if key.startswith('head.'):
+            continue
+        if key.startswith('fc_norm.'):
+            extra[key] = value
+        elif match and match.group(2) in ('ls1.gamma', 'ls2.gamma'):
+            extra[f'blocks.{match.group(1)}.gamma_{match.group(2)[2]}'] = value
+        else:
+            vit[key] = value
+        if key.endswith('attn.qkv.bias'):
             c = value.shape[0] // 3
             if torch.count_nonzero(value[c:2 * c]):
                 dropped.append(f'{key}[{c}:{2 * c}] (the k bias: softmax removes it)')
-        elif family == 'vit' and rest in ('ls1.gamma', 'ls2.gamma'):
-            backbone[stem + ('gamma_1' if rest == 'ls1.gamma' else 'gamma_2')] = value
-        else:
-            unknown.append(key)
+    backbone, unknown = convert_timm_vit(vit)
     if unknown:
         raise KeyError(f'timm tensors of no known layout ({len(unknown)}): '
                        f'{", ".join(unknown[:20])}')
+    backbone.update(extra)
     return backbone, (head or None), dropped

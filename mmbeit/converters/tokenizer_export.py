@@ -48,20 +48,11 @@ def read_tokenizer(path: str, config: Optional[str] = None) -> Tuple[dict, State
         if not isinstance(text, str):
             raise KeyError(f'{path} records no config (meta["cfg"]); pass --config')
         cfg = Config.fromstring(text, file_format='.py')
-    tokenizer_cfg, prefix = _tokenizer_cfg(dict(cfg.model))
+    tokenizer_cfg, prefix = _tokenizer_cfg(cfg.model.to_dict())
     tensors = strip_prefix(state_dict, prefix)
     if not tensors:
         raise KeyError(f'{path}: no tensors under {prefix!r}')
-    return _plain(tokenizer_cfg), tensors
-
-
-def _plain(obj):
-    """A config (ConfigDict, tuples) as plain JSON-able Python."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
+    return tokenizer_cfg, tensors
 
 
 def build_tokenizer(tokenizer_cfg: dict, tensors: StateDict, source: str) -> nn.Module:

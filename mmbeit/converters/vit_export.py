@@ -25,7 +25,7 @@ from mmbeit.models.backbones.beit_vit import ARCH_SETTINGS, resolve_arch
 from mmbeit.models.backbones.mocov3_vit import MOCOV3_ARCH_SETTINGS
 from mmbeit.utils import get_state_dict, load_checkpoint, strip_prefix
 
-from .backbone_extract import SHARED_NORM
+from .backbone_extract import SHARED_NORM, extract_backbone
 
 StateDict = Dict[str, torch.Tensor]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -273,13 +273,11 @@ def read_vit_export(path: str, config: Optional[str] = None, num_heads: Optional
     model_cfg = dict(cfg.get('model') or {}) if cfg is not None else {}
     backbone_cfg = dict(model_cfg.get('backbone') or {})
     prefix = _backbone_prefix(state_dict)
-    backbone = strip_prefix(state_dict, prefix) if prefix else dict(state_dict)
+    # BEiT v2 keeps its final norm in the neck: extract_backbone gives it to the backbone
+    backbone = extract_backbone(state_dict, prefix, drop=())
     used = [prefix] if prefix else list(state_dict)
-    if prefix and not any(k.startswith('norm.') for k in backbone):
-        shared = strip_prefix(state_dict, SHARED_NORM)  # BEiT v2: the neck's final norm
-        if shared:
-            backbone.update(('norm.' + k, v) for k, v in shared.items())
-            used.append(SHARED_NORM)
+    if prefix and not any(k.startswith(prefix + 'norm.') for k in state_dict):
+        used.append(SHARED_NORM)
     cls_head = lm_head = None
     for head_prefix in CLS_HEAD_PREFIXES:
         if any(k.startswith(head_prefix) for k in state_dict):
